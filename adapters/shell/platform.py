@@ -1,0 +1,60 @@
+"""The shell's side of ``bot.ports.Platform``: the bot's channel posts, printed to the terminal."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from adapters.shell.render import render
+from bot.models import Channel
+from bot.ports import Sent
+from bot.render import Button, Message
+
+
+@dataclass
+class ShellPlatform:
+    write: Callable[[str], None]
+    name: str = "shell"
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # Buttons shown so far, numbered for /click; the latest ballot, numbered for /vote.
+    buttons: dict[int, Button] = field(default_factory=dict)
+    ballot: dict[int, tuple[str, str | None]] = field(default_factory=dict)
+    current_thread: str | None = None
+    sent: list[tuple[str | None, Message]] = field(default_factory=list)
+
+    def next_id(self) -> str:
+        return f"m{next(self._ids)}"
+
+    def show(self, msg: Message, prefix: str = "") -> None:
+        numbers = []
+        for b in msg.buttons:
+            n = len(self.buttons) + 1
+            self.buttons[n] = b
+            numbers.append(n)
+        self._remember_ballot(msg)
+        text = render(msg, numbers)
+        self.write("\n".join(prefix + line for line in text.splitlines()) if prefix else text)
+
+    def _remember_ballot(self, msg: Message) -> None:
+        votes = [b for b in msg.buttons if b.custom_id.startswith("vote:")]
+        if votes:
+            self.ballot = {i: (b.custom_id, None) for i, b in enumerate(votes, start=1)}
+        elif msg.select is not None and msg.select.custom_id.startswith("vote:"):
+            self.ballot = {i: (msg.select.custom_id, o.value) for i, o in enumerate(msg.select.options, start=1)}
+
+    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+        mid = self.next_id()
+        self.sent.append((thread_id, message))
+        where = f"#{channel.name or channel.channel_id}" + (" › thread" if thread_id else "")
+        self.write(f"\n[{where}] interview-bot:")
+        self.show(message, prefix="  ")
+        if message.thread_name:
+            self.current_thread = mid
+            self.write(f"  (thread opened: {message.thread_name}. Type your answer as a plain line.)")
+            return Sent(mid, mid)
+        return Sent(mid)
+
+    async def notify_admins(self, channel: Channel, message: Message) -> None:
+        self.write("\n[admin notice]")
+        self.show(message, prefix="  ")

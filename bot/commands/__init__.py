@@ -1,0 +1,1 @@
+"""/quiz commands: parsing typed text and handling commands into neutral replies."""

@@ -1,0 +1,423 @@
+"""What each /quiz command does. Handlers return neutral replies; adapters render them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot import messages
+from bot.commands.parse import parse_duration, usage_text
+from bot.commands.spec import BY_PATH, COMMANDS
+from bot.engine import Engine
+from bot.events import Actor, Command, Place
+from bot.models import Channel, RoundState
+from bot.questions.select import Usage, choose
+from bot.render import Button, Field, Message, Reply, Response, Style, UserText
+from bot.schedule import format_local, month_start, next_leaderboard_slot, next_post_slot, week_start
+from bot.settings import ChannelSettings
+from bot.store import channels as channel_store
+from bot.store import rounds as round_store
+from bot.store import scores as score_store
+from bot.streaks import streaks_for
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Commands", Command], Awaitable[list[Response]]]
+
+
+def reply(text: str, title: str | None = None, **kw: Any) -> list[Response]:
+    return [Reply(Message(title=title, parts=(text,), **kw))]
+
+
+class Commands:
+    def __init__(self, engine: Engine, on_change: Callable[[int], Awaitable[None]] | None = None) -> None:
+        self.engine = engine
+        self.on_change = on_change
+
+    def is_admin(self, actor: Actor) -> bool:
+        return actor.is_admin or actor.user_id in self.engine.config.admins.get(actor.platform, [])
+
+    async def run(self, cmd: Command) -> list[Response]:
+        spec = BY_PATH.get(cmd.path)
+        if spec is None:
+            return reply(f"Unknown command `/{' '.join(cmd.path)}`. Try `/quiz help`.")
+        if spec.admin and not self.is_admin(cmd.actor):
+            return reply(
+                "Sorry, only this server's admins can do that (Manage Server on Discord, workspace admins on Slack, "
+                "or people listed under `admins` in the bot's config)."
+            )
+        handler = _HANDLERS[spec.path]
+        try:
+            return await handler(self, cmd)
+        except UsageError as exc:
+            return reply(f"{exc}\n\n{usage_text(spec)}")
+
+    async def _changed(self, channel_pk: int) -> None:
+        if self.on_change is not None:
+            await self.on_change(channel_pk)
+
+    async def _channel(self, place: Place) -> Channel | None:
+        async with self.engine.tx() as conn:
+            return await channel_store.find(conn, place.platform, place.space_id, place.channel_id)
+
+
+class UsageError(Exception):
+    pass
+
+
+async def _require_channel(c: Commands, place: Place) -> Channel:
+    ch = await c._channel(place)
+    if ch is None:
+        raise UsageError("This channel has no daily question yet. An admin can start one with `/quiz admin setup`.")
+    return ch
+
+
+async def help_(c: Commands, cmd: Command) -> list[Response]:
+    lines = [
+        "Every day I post one interview question here and open a thread. Answer in the thread; when the answer "
+        "window ends I reveal a reference answer and you vote for the best answers. Answers, votes and streaks "
+        "earn points; every week I post a leaderboard.\n"
+    ]
+    for spec in COMMANDS:
+        if spec.admin and not c.is_admin(cmd.actor):
+            continue
+        lines.append(f"- `{spec.usage()}`: {spec.summary}")
+    return reply("\n".join(lines), title="interview-bot")
+
+
+async def topics(c: Commands, cmd: Command) -> list[Response]:
+    bank = c.engine.bank
+    by_topic = bank.by_topic()
+    lines = []
+    for tid, title in sorted(bank.topics.items()):
+        qs = by_topic.get(tid, [])
+        if not qs:
+            continue
+        levels = {d: sum(1 for q in qs if q.difficulty == d) for d in ("easy", "medium", "hard")}
+        lines.append(
+            f"- `{tid}` {title}: {len(qs)} ({levels['easy']} easy, {levels['medium']} medium, {levels['hard']} hard)"
+        )
+    total = len(bank.questions)
+    return reply("\n".join(lines) + f"\n\n{total} questions in all.", title="Topics")
+
+
+async def practice(c: Commands, cmd: Command) -> list[Response]:
+    return await practice_reply(c, cmd.actor, cmd.options.get("topic"), cmd.options.get("difficulty"))
+
+
+async def practice_reply(c: Commands, actor: Actor, topic: str | None, difficulty: str | None) -> list[Response]:
+    bank = c.engine.bank
+    pool = [q for q in bank.questions.values() if not q.legacy]
+    if topic and topic not in ("*", "all", "any"):
+        tid = bank.resolve_topic(topic)
+        if tid is None:
+            raise UsageError(f"There is no topic `{topic}`. Topics: {', '.join(sorted(bank.topics))}.")
+        pool = [q for q in pool if q.topic == tid]
+    if difficulty:
+        if difficulty not in ("easy", "medium", "hard"):
+            raise UsageError(f"Difficulty is easy, medium or hard, not `{difficulty}`.")
+        pool = [q for q in pool if q.difficulty == difficulty]
+    if not pool:
+        return reply("No questions match that. Try another topic or difficulty (see `/quiz topics`).")
+    async with c.engine.tx() as conn:
+        member = await channel_store.ensure_member(conn, actor, c.engine.now())
+        usage: dict[str, Usage] = await score_store.practice_usage(conn, member.id)
+    q = choose(pool, ("easy", "medium", "hard"), usage, c.engine.rng)
+    assert q is not None
+    return [Reply(messages.practice_question(q, c.engine.topic_title(q.topic)))]
+
+
+def _period(cmd: Command, tz: str, now: Any) -> tuple[str, Any]:
+    period = cmd.options.get("period", "week")
+    if period == "week":
+        return "this week", week_start(now, tz)
+    if period == "month":
+        return "this month", month_start(now, tz)
+    return "all time", None
+
+
+async def leaderboard(c: Commands, cmd: Command) -> list[Response]:
+    now = c.engine.now()
+    ch = await c._channel(cmd.place)
+    tz = ch.settings.timezone if ch else c.engine.config.channel_defaults.timezone
+    label, since = _period(cmd, tz, now)
+    scope = cmd.options.get("scope", "channel")
+    async with c.engine.tx() as conn:
+        if scope == "server" or ch is None:
+            ids = await channel_store.in_space(conn, cmd.place.platform, cmd.place.space_id)
+            where = "all channels"
+        else:
+            ids = [ch.id]
+            where = ch.label
+        rows = await score_store.leaderboard(conn, ids, since, None, limit=10)
+        me_member = await channel_store.find_member(conn, cmd.actor.platform, cmd.actor.space_id, cmd.actor.user_id)
+        me = await score_store.standing_of(conn, ids, me_member.id, since, None) if me_member else None
+    msg = messages.standings(
+        f"Leaderboard, {label} ({where})", rows, me, "No points yet in this period: answer today's question!"
+    )
+    return [Reply(msg, ephemeral=False)]
+
+
+async def stats(c: Commands, cmd: Command) -> list[Response]:
+    ch = await c._channel(cmd.place)
+    async with c.engine.tx() as conn:
+        if "member" in cmd.options:
+            member = await channel_store.find_member_by_name(
+                conn, cmd.place.platform, cmd.place.space_id, cmd.options["member"]
+            )
+            if member is None:
+                return reply(f"I have no record of `{cmd.options['member'][:80]}` here yet.")
+        else:
+            member = await channel_store.ensure_member(conn, cmd.actor, c.engine.now())
+        ids = [ch.id] if ch else await channel_store.in_space(conn, cmd.place.platform, cmd.place.space_id)
+        counts = await score_store.counts(conn, member.id, ids)
+        standing = await score_store.standing_of(conn, ids, member.id, None, None)
+        current, best = (0, 0)
+        if ch is not None:
+            current, best = await streaks_for(conn, ch.id, member.id)
+    fields = (
+        Field("Answers", str(counts.answers), inline=True),
+        Field("Votes received", str(counts.votes_received), inline=True),
+        Field("Top answers", str(counts.top_answers), inline=True),
+        Field("Points", str(counts.points), inline=True),
+        Field("Streak", f"{current} (best {best})", inline=True),
+        Field("Rank", f"#{standing.rank}" if standing else "not ranked yet", inline=True),
+        Field("Practice questions rated", str(counts.practice), inline=True),
+    )
+    return [Reply(Message(title="Stats", parts=("Stats for ", UserText(member.display_name)), fields=fields))]
+
+
+async def forget_me(c: Commands, cmd: Command) -> list[Response]:
+    return [
+        Reply(
+            Message(
+                title="Erase your data?",
+                parts=(
+                    "This deletes every answer you gave, every vote you cast (and the votes on your answers), "
+                    "your points and your practice history in this server. It cannot be undone.",
+                ),
+                buttons=(Button("forget:confirm", "Yes, erase my data", Style.DANGER),),
+            )
+        )
+    ]
+
+
+async def setup(c: Commands, cmd: Command) -> list[Response]:
+    engine = c.engine
+    place = cmd.place
+    if "channel" in cmd.options:
+        target = cmd.options["channel"].strip().lstrip("#").strip("<>")
+        place = Place(place.platform, place.space_id, target, None, cmd.options.get("channel_name") or target)
+    existing = await c._channel(place)
+    base = existing.settings if existing else engine.config.channel_defaults
+    data = base.model_dump()
+    o = cmd.options
+    try:
+        if "time" in o:
+            data["post_time"] = o["time"]
+        if "timezone" in o:
+            data["timezone"] = o["timezone"]
+        if "days" in o:
+            data["weekdays"] = o["days"]
+        if "topics" in o:
+            data["topics"] = _topics(c, o["topics"])
+        if "answer" in o:
+            data["answer_window_minutes"] = parse_duration(o["answer"])
+        if "voting" in o:
+            data["voting_window_minutes"] = parse_duration(o["voting"])
+        if "mode" in o:
+            data["answer_mode"] = o["mode"]
+        if "cap" in o:
+            if not o["cap"].isdigit():
+                raise UsageError(f"`cap` is a whole number of votes, not `{o['cap']}`.")
+            data["vote_cap"] = int(o["cap"])
+        if "plan" in o:
+            data["difficulty_plan"] = o["plan"]
+        if "legacy" in o:
+            data["include_legacy"] = _yes_no(o["legacy"])
+        if "leaderboard" in o:
+            day, _, at = o["leaderboard"].replace(" ", "@").partition("@")
+            data["leaderboard_weekday"] = day
+            if at:
+                data["leaderboard_time"] = at
+        settings = ChannelSettings.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"- {'.'.join(str(p) for p in e['loc']) or 'settings'}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise UsageError(f"That setup was not saved:\n{problems}") from None
+    except ValueError as exc:
+        raise UsageError(f"That setup was not saved: {exc}") from None
+    async with engine.tx() as conn:
+        ch, created = await channel_store.save(conn, place, settings, engine.now())
+        # A change of schedule never triggers an immediate catch-up post for a time that already passed today.
+        await channel_store.set_enabled(conn, ch.id, True, engine.now())
+        ch = await channel_store.get(conn, ch.id)
+    assert ch is not None
+    await c._changed(ch.id)
+    head = "Daily question set up" if created else "Settings saved"
+    return [Reply(_show(c, ch, head), ephemeral=True)]
+
+
+def _topics(c: Commands, value: str) -> list[str]:
+    if value.strip().lower() in ("all", "*", "any", ""):
+        return []
+    out = []
+    for raw in value.replace(" ", ",").split(","):
+        if not raw:
+            continue
+        tid = c.engine.bank.resolve_topic(raw)
+        if tid is None:
+            raise UsageError(f"There is no topic `{raw}`. Topics: {', '.join(sorted(c.engine.bank.topics))}.")
+        out.append(tid)
+    return sorted(set(out))
+
+
+def _yes_no(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("yes", "y", "true", "on", "1"):
+        return True
+    if v in ("no", "n", "false", "off", "0"):
+        return False
+    raise UsageError(f"Say yes or no, not `{value}`.")
+
+
+def _show(c: Commands, ch: Channel, title: str) -> Message:
+    s = ch.settings
+    now = c.engine.now()
+    state = "on" if ch.enabled else f"paused{f' ({ch.paused_reason})' if ch.paused_reason else ''}"
+    fields = [
+        Field("Status", state, inline=True),
+        Field("Post time", f"{s.post_time} {s.timezone}", inline=True),
+        Field("Days", ", ".join(s.weekdays), inline=True),
+        Field("Topics", ", ".join(s.topics) or "all", inline=True),
+        Field("Answer window", _dur(s.answer_window_minutes), inline=True),
+        Field("Voting window", _dur(s.voting_window_minutes), inline=True),
+        Field("Answer mode", s.answer_mode, inline=True),
+        Field("Votes per member", str(s.vote_cap), inline=True),
+        Field("Weekly leaderboard", f"{s.leaderboard_weekday} {s.leaderboard_time}", inline=True),
+    ]
+    if ch.enabled:
+        fields.append(Field("Next question", format_local(next_post_slot(s, now).at, s.timezone)))
+        fields.append(Field("Next leaderboard", format_local(next_leaderboard_slot(s, now).at, s.timezone)))
+    return Message(title=f"{title}: {ch.label}", fields=tuple(fields))
+
+
+def _dur(minutes: int) -> str:
+    h, m = divmod(minutes, 60)
+    return f"{h}h{m:02d}m" if m else f"{h}h"
+
+
+async def show(c: Commands, cmd: Command) -> list[Response]:
+    ch = await _require_channel(c, cmd.place)
+    msg = _show(c, ch, "Settings")
+    async with c.engine.tx() as conn:
+        running = await round_store.active(conn, ch.id)
+    if running:
+        r = running[0]
+        extra = f"Running round: {r.slot}, {r.state.value}"
+        if r.state == RoundState.OPEN and r.reveal_at:
+            extra += f", reveal {format_local(r.reveal_at, ch.settings.timezone)}"
+        if r.state == RoundState.REVEALED and r.close_at:
+            extra += f", voting closes {format_local(r.close_at, ch.settings.timezone)}"
+        msg = Message(title=msg.title, fields=(*msg.fields, Field("Now", extra)))
+    return [Reply(msg)]
+
+
+async def pause(c: Commands, cmd: Command) -> list[Response]:
+    ch = await _require_channel(c, cmd.place)
+    if not ch.enabled:
+        return reply("Daily questions are already paused here. `/quiz admin resume` starts them again.")
+    async with c.engine.tx() as conn:
+        await channel_store.set_enabled(
+            conn, ch.id, False, c.engine.now(), reason=f"paused by {cmd.actor.display_name}"
+        )
+    await c._changed(ch.id)
+    return reply("Paused. A round that is already running still reveals and closes. `/quiz admin resume` restarts.")
+
+
+async def resume(c: Commands, cmd: Command) -> list[Response]:
+    ch = await _require_channel(c, cmd.place)
+    if ch.enabled:
+        return reply("Daily questions are already on here.")
+    async with c.engine.tx() as conn:
+        await channel_store.set_enabled(conn, ch.id, True, c.engine.now())
+    await c._changed(ch.id)
+    nxt = format_local(next_post_slot(ch.settings, c.engine.now()).at, ch.settings.timezone)
+    return reply(f"Resumed. Next question: {nxt}.")
+
+
+async def post_now(c: Commands, cmd: Command) -> list[Response]:
+    ch = await _require_channel(c, cmd.place)
+    async with c.engine.lock(ch.id):
+        outcome = await c.engine.post_now(ch)
+    await c._changed(ch.id)
+    if outcome.status == "posted":
+        return reply("Posted.")
+    if outcome.status == "empty-pool":
+        return reply("No question matches this channel's topics, so nothing was posted. Change them with setup.")
+    return reply(f"Nothing was posted: {outcome.detail or outcome.status}.")
+
+
+async def _running(c: Commands, ch: Channel, states: tuple[RoundState, ...]) -> int | None:
+    async with c.engine.tx() as conn:
+        for r in await round_store.active(conn, ch.id):
+            if r.state in states:
+                return r.id
+    return None
+
+
+async def reveal_now(c: Commands, cmd: Command) -> list[Response]:
+    ch = await _require_channel(c, cmd.place)
+    rid = await _running(c, ch, (RoundState.OPEN,))
+    if rid is None:
+        return reply("There is no round waiting for its reveal.")
+    async with c.engine.lock(ch.id):
+        done = await c.engine.reveal(rid, early=True)
+    await c._changed(ch.id)
+    return reply("Revealed: voting is open." if done else "Someone else is revealing it right now.")
+
+
+async def close_now(c: Commands, cmd: Command) -> list[Response]:
+    ch = await _require_channel(c, cmd.place)
+    rid = await _running(c, ch, (RoundState.REVEALED,))
+    if rid is None:
+        opened = await _running(c, ch, (RoundState.OPEN,))
+        if opened is not None:
+            return reply("The round is not revealed yet: `/quiz admin reveal-now` first.")
+        return reply("There is no round with open voting.")
+    async with c.engine.lock(ch.id):
+        done = await c.engine.close(rid, early=True)
+    await c._changed(ch.id)
+    return reply("Closed: points are awarded." if done else "Someone else is closing it right now.")
+
+
+async def skip(c: Commands, cmd: Command) -> list[Response]:
+    ch = await _require_channel(c, cmd.place)
+    async with c.engine.lock(ch.id):
+        text = await c.engine.skip(ch)
+    await c._changed(ch.id)
+    return reply(text)
+
+
+_HANDLERS: dict[tuple[str, ...], Handler] = {
+    ("quiz", "help"): help_,
+    ("quiz", "practice"): practice,
+    ("quiz", "leaderboard"): leaderboard,
+    ("quiz", "stats"): stats,
+    ("quiz", "topics"): topics,
+    ("quiz", "forget-me"): forget_me,
+    ("quiz", "admin", "setup"): setup,
+    ("quiz", "admin", "show"): show,
+    ("quiz", "admin", "pause"): pause,
+    ("quiz", "admin", "resume"): resume,
+    ("quiz", "admin", "post-now"): post_now,
+    ("quiz", "admin", "reveal-now"): reveal_now,
+    ("quiz", "admin", "close-now"): close_now,
+    ("quiz", "admin", "skip"): skip,
+}
+assert set(_HANDLERS) == {s.path for s in COMMANDS}, "every command in the table needs a handler"

@@ -1,0 +1,36 @@
+"""What the core needs from a platform adapter. ``adapters/base.py`` builds on this protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.models import Channel
+from bot.render import Message
+
+
+@dataclass(frozen=True)
+class Sent:
+    message_id: str
+    thread_id: str | None = None  # set when the message asked for a thread (Message.thread_name)
+
+
+class PlatformError(Exception):
+    """A platform call failed. ``permanent`` means retrying cannot help (missing permission, deleted channel):
+    the core pauses the channel and tells its admins. Anything else is retried on the next sweep."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Platform(Protocol):
+    name: str
+
+    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+        """Post to the channel, or into a thread of it. Raises PlatformError."""
+        ...
+
+    async def notify_admins(self, channel: Channel, message: Message) -> None:
+        """Tell the people who run this channel something needs them (an empty pool, a lost permission)."""
+        ...

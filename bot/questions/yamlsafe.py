@@ -1,0 +1,93 @@
+"""A YAML loader for files we did not write: line numbers on every mapping, no aliases, no custom tags.
+
+Team banks are data from strangers. Aliases are refused outright because a few lines of nested anchors
+("billion laughs") expand to gigabytes; a bank never needs them. Unknown tags fail in SafeLoader already;
+we turn that into a plain message with a line number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node
+
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+
+class YamlProblem(Exception):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class Lines:
+    """Where a mapping and each of its keys start (1-based)."""
+
+    start: int
+    keys: dict[str, int]
+
+
+class LineMap(dict[str, Any]):
+    """A dict that remembers the lines it came from."""
+
+    lines: Lines
+
+
+class _Loader(yaml.SafeLoader):
+    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise YamlProblem(
+                event.start_mark.line + 1,
+                "YAML aliases (*name) are not allowed in question files; write the text out in full",
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise YamlProblem(
+                    key_node.start_mark.line + 1,
+                    f"key '{key}' appears twice in one mapping (first on line {seen[key]})",
+                )
+            seen[key] = key_node.start_mark.line + 1
+        data = LineMap(super().construct_mapping(node, deep=True))
+        data.lines = Lines(node.start_mark.line + 1, {str(k): v for k, v in seen.items()})
+        return data
+
+
+# Mappings are constructed deep so that LineMap wraps nested mappings too.
+_Loader.add_constructor(
+    "tag:yaml.org,2002:map",
+    lambda loader, node: loader.construct_mapping(node, deep=True),  # type: ignore[arg-type]
+)
+
+
+def load(text: str) -> Any:
+    """Parse YAML text; raises YamlProblem with a 1-based line number and a readable message."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise YamlProblem(1, f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it into several files")
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except YamlProblem:
+        raise
+    except yaml.constructor.ConstructorError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        problem = exc.problem or "unsupported YAML"
+        if "could not determine a constructor for the tag" in problem:
+            problem = f"custom YAML tags are not allowed ({problem.split('tag')[-1].strip()})"
+        raise YamlProblem(line, problem) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise YamlProblem(line, f"invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(1, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlProblem(1, "YAML nested too deeply") from None

@@ -1,0 +1,114 @@
+"""Neutral outbound messages. Adapters translate these into embeds, Block Kit or terminal text.
+
+Text is plain Markdown (``**bold**``, ``inline code``, ``-`` bullets). Any text that came from a user is
+wrapped in :class:`UserText` inside ``Message.parts`` so that each adapter escapes it for its platform
+(mentions neutralised, Slack control characters escaped) instead of trusting the core to know every syntax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Style(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    SUCCESS = "success"
+    DANGER = "danger"
+
+
+@dataclass(frozen=True)
+class Button:
+    custom_id: str  # carries all state ("vote:12:40"), so buttons keep working after a restart
+    label: str
+    style: Style = Style.SECONDARY
+
+
+@dataclass(frozen=True)
+class SelectOption:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Select:
+    custom_id: str
+    placeholder: str
+    options: tuple[SelectOption, ...]
+
+
+@dataclass(frozen=True)
+class UserText:
+    """Text written by a member: adapters must escape it so it can never ping or inject markup."""
+
+    text: str
+
+
+Part = str | UserText
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: str
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message the bot sends. ``parts`` concatenate into the body; ``title`` and ``fields`` suit embeds/blocks."""
+
+    parts: tuple[Part, ...] = ()
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    select: Select | None = None
+    footer: str | None = None
+    # Set on a channel post to ask the adapter to open a thread on it with this name.
+    thread_name: str | None = None
+
+    @property
+    def plain(self) -> str:
+        """The body with user text unescaped: for logs, tests and the terminal."""
+        return "".join(p.text if isinstance(p, UserText) else p for p in self.parts)
+
+
+def text(*parts: Part, **kw: object) -> Message:
+    return Message(parts=tuple(parts), **kw)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to something a member did. Ephemeral replies are seen by that member only."""
+
+    message: Message
+    ephemeral: bool = True
+
+
+@dataclass(frozen=True)
+class FormField:
+    custom_id: str
+    label: str
+    placeholder: str = ""
+    multiline: bool = True
+    max_length: int = 4000
+
+
+@dataclass(frozen=True)
+class OpenForm:
+    """Ask the adapter to show a form (Discord modal, Slack view); its submission comes back as FormSubmitted."""
+
+    custom_id: str
+    title: str
+    fields: tuple[FormField, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class React:
+    """Acknowledge a member's message with a reaction (e.g. an answer was recorded)."""
+
+    emoji: str  # a neutral name: "recorded", "updated", "refused"
+
+
+Response = Reply | OpenForm | React

@@ -1,0 +1,155 @@
+"""Channels (with their settings) and members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.events import Actor, Place
+from bot.models import Channel, Member
+from bot.settings import ChannelSettings
+from bot.store.dialect import insert
+from bot.store.tables import channels, members
+
+
+def _channel(row: Any) -> Channel:
+    return Channel(
+        id=row.id,
+        platform=row.platform,
+        space_id=row.space_id,
+        channel_id=row.channel_id,
+        name=row.name,
+        settings=ChannelSettings.model_validate(row.settings),
+        enabled=row.enabled,
+        active_since=row.active_since,
+        paused_reason=row.paused_reason,
+    )
+
+
+async def find(conn: AsyncConnection, platform: str, space_id: str, channel_id: str) -> Channel | None:
+    row = (
+        await conn.execute(
+            select(channels).where(
+                channels.c.platform == platform, channels.c.space_id == space_id, channels.c.channel_id == channel_id
+            )
+        )
+    ).first()
+    return _channel(row) if row else None
+
+
+async def get(conn: AsyncConnection, pk: int) -> Channel | None:
+    row = (await conn.execute(select(channels).where(channels.c.id == pk))).first()
+    return _channel(row) if row else None
+
+
+async def all_channels(conn: AsyncConnection, platform: str | None = None) -> list[Channel]:
+    q = select(channels).order_by(channels.c.id)
+    if platform:
+        q = q.where(channels.c.platform == platform)
+    return [_channel(r) for r in (await conn.execute(q)).all()]
+
+
+async def in_space(conn: AsyncConnection, platform: str, space_id: str) -> list[int]:
+    q = select(channels.c.id).where(channels.c.platform == platform, channels.c.space_id == space_id)
+    return [r.id for r in (await conn.execute(q)).all()]
+
+
+async def save(
+    conn: AsyncConnection, place: Place, settings: ChannelSettings, now: datetime, *, enable: bool = True
+) -> tuple[Channel, bool]:
+    """Create the channel or replace its settings. Returns (channel, created)."""
+    existing = await find(conn, place.platform, place.space_id, place.channel_id)
+    data = settings.model_dump(mode="json")
+    if existing is None:
+        stmt = (
+            insert(conn, channels)
+            .values(
+                platform=place.platform,
+                space_id=place.space_id,
+                channel_id=place.channel_id,
+                name=place.channel_name,
+                settings=data,
+                enabled=enable,
+                active_since=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "space_id", "channel_id"])
+        )
+        await conn.execute(stmt)
+        created = True
+    else:
+        values: dict[str, Any] = {"settings": data, "updated_at": now}
+        if place.channel_name:
+            values["name"] = place.channel_name
+        await conn.execute(update(channels).where(channels.c.id == existing.id).values(**values))
+        created = False
+    channel = await find(conn, place.platform, place.space_id, place.channel_id)
+    assert channel is not None
+    return channel, created
+
+
+async def set_enabled(conn: AsyncConnection, pk: int, enabled: bool, now: datetime, reason: str | None = None) -> None:
+    values: dict[str, Any] = {"enabled": enabled, "paused_reason": None if enabled else reason, "updated_at": now}
+    if enabled:
+        # Whatever was due while paused stays skipped: resuming starts the schedule afresh.
+        values["active_since"] = now
+    await conn.execute(update(channels).where(channels.c.id == pk).values(**values))
+
+
+async def ensure_member(conn: AsyncConnection, actor: Actor, now: datetime) -> Member:
+    """The member row for an actor, created on first sight; the display name follows renames."""
+    key = (
+        members.c.platform == actor.platform,
+        members.c.space_id == actor.space_id,
+        members.c.user_id == actor.user_id,
+    )
+    row = (await conn.execute(select(members).where(*key))).first()
+    if row is None:
+        await conn.execute(
+            insert(conn, members)
+            .values(
+                platform=actor.platform,
+                space_id=actor.space_id,
+                user_id=actor.user_id,
+                display_name=actor.display_name[:200],
+                created_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["platform", "space_id", "user_id"])
+        )
+        row = (await conn.execute(select(members).where(*key))).one()
+    elif actor.display_name and row.display_name != actor.display_name[:200]:
+        await conn.execute(update(members).where(members.c.id == row.id).values(display_name=actor.display_name[:200]))
+        return Member(row.id, row.platform, row.space_id, row.user_id, actor.display_name[:200])
+    return Member(row.id, row.platform, row.space_id, row.user_id, row.display_name)
+
+
+async def find_member(conn: AsyncConnection, platform: str, space_id: str, user_id: str) -> Member | None:
+    row = (
+        await conn.execute(
+            select(members).where(
+                members.c.platform == platform, members.c.space_id == space_id, members.c.user_id == user_id
+            )
+        )
+    ).first()
+    return Member(row.id, row.platform, row.space_id, row.user_id, row.display_name) if row else None
+
+
+async def find_member_by_name(conn: AsyncConnection, platform: str, space_id: str, name: str) -> Member | None:
+    """A member by platform id or display name (case-insensitive), for ``/quiz stats @someone``."""
+    name = name.strip().lstrip("@").strip("<>")
+    row = (
+        await conn.execute(
+            select(members)
+            .where(
+                members.c.platform == platform,
+                members.c.space_id == space_id,
+                or_(members.c.user_id == name, func.lower(members.c.display_name) == name.lower()),
+            )
+            .order_by(members.c.id)
+        )
+    ).first()
+    return Member(row.id, row.platform, row.space_id, row.user_id, row.display_name) if row else None

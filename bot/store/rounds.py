@@ -1,0 +1,229 @@
+"""Rounds and claims: where exactly-once is decided.
+
+Every transition is a compare-and-set on one row. Posting inserts the round row for (channel, slot); the
+unique key means only one process can. Reveal and close move the row into a "-ing" state under a lease;
+whoever wins the UPDATE does the platform work, and if it dies, the lease runs out and anyone may take over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.models import ACTIVE_STATES, HELD_STATES, Round, RoundState
+from bot.questions.select import Usage
+from bot.store.dialect import insert
+from bot.store.tables import claims, rounds
+
+
+def _round(row: Any) -> Round:
+    return Round(
+        id=row.id,
+        channel_id=row.channel_id,
+        slot=row.slot,
+        scheduled=row.scheduled,
+        question_id=row.question_id,
+        state=RoundState(row.state),
+        answer_mode=row.answer_mode,
+        vote_cap=row.vote_cap,
+        due_at=row.due_at,
+        posted_at=row.posted_at,
+        reveal_at=row.reveal_at,
+        close_at=row.close_at,
+        revealed_at=row.revealed_at,
+        closed_at=row.closed_at,
+        message_id=row.message_id,
+        thread_id=row.thread_id,
+        lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
+        note=row.note,
+    )
+
+
+async def create(conn: AsyncConnection, **values: Any) -> int | None:
+    """Insert a round for (channel_id, slot); None if that slot already has one (someone else claimed it)."""
+    stmt = (
+        insert(conn, rounds)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["channel_id", "slot"])
+        .returning(rounds.c.id)
+    )
+    row = (await conn.execute(stmt)).first()
+    return int(row.id) if row else None
+
+
+async def get(conn: AsyncConnection, round_id: int, *, lock: bool = False) -> Round | None:
+    q = select(rounds).where(rounds.c.id == round_id)
+    if lock:
+        # Serialises votes and answers against the close on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
+        q = q.with_for_update()
+    row = (await conn.execute(q)).first()
+    return _round(row) if row else None
+
+
+async def by_thread(conn: AsyncConnection, channel_pk: int, thread_id: str) -> Round | None:
+    row = (
+        await conn.execute(
+            select(rounds).where(rounds.c.channel_id == channel_pk, rounds.c.thread_id == thread_id).limit(1)
+        )
+    ).first()
+    return _round(row) if row else None
+
+
+async def by_slot(conn: AsyncConnection, channel_pk: int, slot: str) -> Round | None:
+    row = (await conn.execute(select(rounds).where(rounds.c.channel_id == channel_pk, rounds.c.slot == slot))).first()
+    return _round(row) if row else None
+
+
+async def active(conn: AsyncConnection, channel_pk: int) -> list[Round]:
+    q = (
+        select(rounds)
+        .where(rounds.c.channel_id == channel_pk, rounds.c.state.in_([s.value for s in ACTIVE_STATES]))
+        .order_by(rounds.c.id)
+    )
+    return [_round(r) for r in (await conn.execute(q)).all()]
+
+
+async def latest(conn: AsyncConnection, channel_pk: int) -> Round | None:
+    q = (
+        select(rounds)
+        .where(rounds.c.channel_id == channel_pk, rounds.c.state.in_([s.value for s in HELD_STATES]))
+        .order_by(rounds.c.id.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(q)).first()
+    return _round(row) if row else None
+
+
+async def slots_like(conn: AsyncConnection, channel_pk: int, prefix: str) -> list[str]:
+    q = select(rounds.c.slot).where(rounds.c.channel_id == channel_pk, rounds.c.slot.startswith(prefix))
+    return [r.slot for r in (await conn.execute(q)).all()]
+
+
+async def channels_with_active_rounds(conn: AsyncConnection) -> list[int]:
+    q = select(rounds.c.channel_id).where(rounds.c.state.in_([s.value for s in ACTIVE_STATES])).distinct()
+    return [r.channel_id for r in (await conn.execute(q)).all()]
+
+
+async def take(
+    conn: AsyncConnection,
+    round_id: int,
+    from_states: Iterable[RoundState],
+    busy: RoundState,
+    owner: str,
+    now: datetime,
+    lease_until: datetime,
+) -> Round | None:
+    """Move a round from one of ``from_states`` into ``busy`` under our lease, or take over an expired lease
+    on ``busy``. Returns the round as it now is, or None when another process holds it or it moved on."""
+    stmt = (
+        update(rounds)
+        .where(
+            rounds.c.id == round_id,
+            or_(
+                rounds.c.state.in_([s.value for s in from_states]),
+                and_(rounds.c.state == busy.value, or_(rounds.c.lease_until.is_(None), rounds.c.lease_until < now)),
+            ),
+        )
+        .values(state=busy.value, lease_owner=owner, lease_until=lease_until)
+        .returning(rounds.c.id)
+    )
+    if (await conn.execute(stmt)).first() is None:
+        return None
+    return await get(conn, round_id)
+
+
+async def finish(
+    conn: AsyncConnection, round_id: int, busy: RoundState, done: RoundState, owner: str, **values: Any
+) -> bool:
+    """Leave a busy state we hold. False means our lease was taken over: the other process finishes."""
+    stmt = (
+        update(rounds)
+        .where(rounds.c.id == round_id, rounds.c.state == busy.value, rounds.c.lease_owner == owner)
+        .values(state=done.value, lease_owner=None, lease_until=None, **values)
+        .returning(rounds.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def set_fields(conn: AsyncConnection, round_id: int, **values: Any) -> None:
+    await conn.execute(update(rounds).where(rounds.c.id == round_id).values(**values))
+
+
+async def force_state(
+    conn: AsyncConnection, round_id: int, from_states: Iterable[RoundState], to: RoundState, **values: Any
+) -> bool:
+    stmt = (
+        update(rounds)
+        .where(rounds.c.id == round_id, rounds.c.state.in_([s.value for s in from_states]))
+        .values(state=to.value, lease_owner=None, lease_until=None, **values)
+        .returning(rounds.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def question_usage(conn: AsyncConnection, channel_pk: int) -> dict[str, Usage]:
+    q = (
+        select(rounds.c.question_id, func.count().label("n"), func.max(rounds.c.id).label("last"))
+        .where(
+            rounds.c.channel_id == channel_pk,
+            rounds.c.question_id.is_not(None),
+            rounds.c.state.in_([s.value for s in HELD_STATES]),
+        )
+        .group_by(rounds.c.question_id)
+    )
+    return {r.question_id: Usage(int(r.n), int(r.last)) for r in (await conn.execute(q)).all()}
+
+
+async def held_round_ids(conn: AsyncConnection, channel_pk: int, up_to_id: int | None = None) -> list[int]:
+    """The channel's rounds that really ran, newest first: the sequence a streak runs along."""
+    q = select(rounds.c.id).where(rounds.c.channel_id == channel_pk, rounds.c.state.in_([s.value for s in HELD_STATES]))
+    if up_to_id is not None:
+        q = q.where(rounds.c.id <= up_to_id)
+    q = q.order_by(rounds.c.id.desc())
+    return [r.id for r in (await conn.execute(q)).all()]
+
+
+async def claim(
+    conn: AsyncConnection, channel_pk: int, kind: str, period: str, owner: str, now: datetime, lease_until: datetime
+) -> bool:
+    """Claim a one-off transition (the weekly leaderboard post) for a period; True if it is ours to do."""
+    stmt = (
+        insert(conn, claims)
+        .values(channel_id=channel_pk, kind=kind, period=period, owner=owner, lease_until=lease_until)
+        .on_conflict_do_nothing(index_elements=["channel_id", "kind", "period"])
+        .returning(claims.c.id)
+    )
+    if (await conn.execute(stmt)).first() is not None:
+        return True
+    # Someone claimed it before: take it over only if they never finished and their lease ran out.
+    stmt2 = (
+        update(claims)
+        .where(
+            claims.c.channel_id == channel_pk,
+            claims.c.kind == kind,
+            claims.c.period == period,
+            claims.c.done_at.is_(None),
+            claims.c.lease_until < now,
+        )
+        .values(owner=owner, lease_until=lease_until)
+        .returning(claims.c.id)
+    )
+    return (await conn.execute(stmt2)).first() is not None
+
+
+async def claim_done(conn: AsyncConnection, channel_pk: int, kind: str, period: str, now: datetime) -> None:
+    await conn.execute(
+        update(claims)
+        .where(claims.c.channel_id == channel_pk, claims.c.kind == kind, claims.c.period == period)
+        .values(done_at=now)
+    )
+
+
+async def claimed(conn: AsyncConnection, channel_pk: int, kind: str, period: str) -> bool:
+    q = select(claims.c.id).where(claims.c.channel_id == channel_pk, claims.c.kind == kind, claims.c.period == period)
+    return (await conn.execute(q)).first() is not None
