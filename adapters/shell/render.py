@@ -7,7 +7,6 @@ import re
 from adapters.base import strip_controls
 from bot.render import Message, UserText
 
-
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from adapters.base import strip_controls
 from adapters.shell.platform import ShellPlatform
-from bot.clock import OffsetClock
+from bot.clock import ManualClock, OffsetClock
 from bot.commands.parse import parse_duration
 from bot.events import (
     Actor,
@@ -51,7 +51,7 @@ class ShellSession:
     runtime: Runtime
     platform: ShellPlatform
     write: Callable[[str], None]
-    clock: OffsetClock | None = None
+    clock: OffsetClock | ManualClock | None = None
     user: str = "host"
     channel: str = "general"
     members: set[str] = field(default_factory=set)

@@ -30,15 +30,23 @@ async def add(
 
 
 async def put_blind(conn: AsyncConnection, round_id: int, member_id: int, text: str, now: datetime) -> bool:
-    """A private answer from a form. Submitting again replaces it. Returns True when it was new."""
-    stmt = (
-        insert(conn, answers)
-        .values(round_id=round_id, member_id=member_id, message_id=None, text=text, created_at=now, updated_at=now)
-        .on_conflict_do_update(index_elements=["round_id", "member_id"], set_={"text": text, "updated_at": now})
-        .returning(answers.c.created_at)
+    """A private answer from a form. Submitting again replaces it. Returns True when it was new.
+
+    The caller holds the round locked, so the look-up and the write cannot race another submission."""
+    existing = await of_member(conn, round_id, member_id)
+    if existing is None:
+        await conn.execute(
+            insert(conn, answers).values(
+                round_id=round_id, member_id=member_id, message_id=None, text=text, created_at=now, updated_at=now
+            )
+        )
+        return True
+    await conn.execute(
+        update(answers)
+        .where(answers.c.round_id == round_id, answers.c.member_id == member_id)
+        .values(text=text, updated_at=now)
     )
-    row = (await conn.execute(stmt)).one()
-    return bool(row.created_at == now)
+    return False
 
 
 async def edit_by_message(conn: AsyncConnection, round_id: int, message_id: str, text: str, now: datetime) -> bool:

@@ -55,6 +55,13 @@ def create_engine(raw_url: str, **kw: Any) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kw)
         _tune_sqlite(engine)
         return engine
+    # ?schema=name keeps the bot's tables in one PostgreSQL schema (a shared database, or one per test).
+    schema = url.query.get("schema")
+    if schema:
+        if isinstance(schema, tuple) or not schema.replace("_", "").isalnum():
+            raise DatabaseUrlError("the schema in DATABASE_URL must be one name of letters, digits and _")
+        url = url.difference_update_query(["schema"])
+        kw.setdefault("connect_args", {}).setdefault("server_settings", {})["search_path"] = schema
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 10)
     kw.setdefault("pool_pre_ping", True)  # survive a PostgreSQL restart: stale connections are replaced

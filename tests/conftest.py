@@ -1,0 +1,148 @@
+"""Shared fixtures: a real SQLite file and the machine's real PostgreSQL, a manual clock, a recording platform."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.clock import ManualClock
+from bot.config import Config
+from bot.models import Channel
+from bot.ports import PlatformError, Sent
+from bot.questions.loader import BUILTIN_BANK, load_bank
+from bot.questions.model import Bank
+from bot.render import Message
+from bot.runtime import Runtime, build
+from bot.store.db import create_engine
+
+PG_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+# Monday 23 November 2026, 08:00 UTC: the start of a working week, before the default 09:00 post.
+MONDAY_0800 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+async def pg_available() -> bool:
+    try:
+        conn = await asyncpg.connect(PG_DSN, timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+_PG_OK: bool | None = None
+
+
+async def require_pg() -> None:
+    """PostgreSQL tests fail under CI when the server is missing (CI must run them) and skip on a laptop."""
+    global _PG_OK
+    if _PG_OK is None:
+        _PG_OK = await pg_available()
+    if not _PG_OK:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_DSN}; CI must run storage tests on it")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_DSN}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of each kind: a SQLite file, or a private schema on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return
+    await require_pg()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_DSN)
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.close()
+    # Every connection of the engine lands in the private schema: tests never see each other's tables.
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/test?schema={schema}"
+    conn = await asyncpg.connect(PG_DSN)
+    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    await conn.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(MONDAY_0800)
+
+
+_BANK: Bank | None = None
+
+
+@pytest.fixture
+def bank() -> Bank:
+    global _BANK
+    if _BANK is None:
+        _BANK, _ = load_bank([BUILTIN_BANK])
+    return _BANK
+
+
+@dataclass
+class RecordingPlatform:
+    """A platform that records what the core sends, and can be told to fail."""
+
+    name: str = "shell"
+    sent: list[tuple[Channel, Message, str | None]] = field(default_factory=list)
+    notices: list[Message] = field(default_factory=list)
+    fail_next: list[PlatformError] = field(default_factory=list)
+    counter: int = 0
+
+    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        self.counter += 1
+        self.sent.append((channel, message, thread_id))
+        mid = f"{self.name}-{self.counter}"
+        return Sent(mid, mid if message.thread_name else None)
+
+    async def notify_admins(self, channel: Channel, message: Message) -> None:
+        self.notices.append(message)
+
+    def titles(self) -> list[str | None]:
+        return [m.title for _, m, _ in self.sent]
+
+    def posts(self) -> list[Message]:
+        return [m for _, m, _ in self.sent if m.thread_name]
+
+
+def make_config(url: str, **kw: object) -> Config:
+    return Config.model_validate({"database_url": url, **kw})
+
+
+RuntimeFactory = Callable[..., "asyncio.Future[Runtime]"]
+
+
+@pytest.fixture
+async def runtimes(bank: Bank) -> AsyncIterator[list[Runtime]]:
+    """Runtimes built in a test are closed at its end, even when it fails."""
+    made: list[Runtime] = []
+    yield made
+    for rt in made:
+        await rt.close()
+
+
+async def start_runtime(
+    made: list[Runtime],
+    url: str,
+    bank: Bank,
+    clock: ManualClock,
+    platform: RecordingPlatform | None = None,
+    **config: object,
+) -> tuple[Runtime, RecordingPlatform]:
+    platform = platform or RecordingPlatform()
+    rt = await build(make_config(url, **config), {platform.name: platform}, clock=clock, bank=bank, db=create_engine(url))
+    made.append(rt)
+    return rt, platform
