@@ -66,5 +66,5 @@ async def build(
     engine = Engine(db, bank, platforms, clock or SystemClock(), config)
     core = Core(engine)
     scheduler = Scheduler(engine)
-    core.on_channel_change(scheduler.plan)
+    core.on_channel_change(scheduler.replan)
     return Runtime(config, db, bank, engine, core, scheduler)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
+from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[import-untyped]
+from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped]
+from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from bot.engine import Engine
 from bot.store import channels as channel_store
@@ -75,6 +75,9 @@ class Scheduler:
             misfire_grace_time=None,
         )
         return when
+
+    async def replan(self, channel_pk: int) -> None:
+        await self.plan(channel_pk)
 
     async def _run(self, channel_pk: int) -> None:
         try:

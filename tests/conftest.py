@@ -143,6 +143,8 @@ async def start_runtime(
     **config: object,
 ) -> tuple[Runtime, RecordingPlatform]:
     platform = platform or RecordingPlatform()
-    rt = await build(make_config(url, **config), {platform.name: platform}, clock=clock, bank=bank, db=create_engine(url))
+    rt = await build(
+        make_config(url, **config), {platform.name: platform}, clock=clock, bank=bank, db=create_engine(url)
+    )
     made.append(rt)
     return rt, platform

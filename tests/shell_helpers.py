@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from adapters.shell.platform import ShellPlatform
+from adapters.shell.session import ShellSession
 from bot.clock import ManualClock
 from bot.questions.model import Bank
 from bot.runtime import Runtime, build
 from bot.store.db import create_engine
-
-from adapters.shell.platform import ShellPlatform
-from adapters.shell.session import ShellSession
 from tests.conftest import make_config
 
 

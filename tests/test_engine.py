@@ -104,7 +104,7 @@ async def test_restart_in_every_state_loses_nothing(db_url, bank, clock, runtime
 
 
 async def test_crash_mid_reveal_is_finished_by_another_process_after_the_lease(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
-    a, pa = await start_runtime(runtimes, db_url, bank, clock)
+    a, _pa = await start_runtime(runtimes, db_url, bank, clock)
     b, pb = await start_runtime(runtimes, db_url, bank, clock)
     ch = await setup_channel(a)
     clock.advance(timedelta(hours=1))

@@ -84,7 +84,9 @@ async def test_full_daily_cycle_in_the_shell(db_url, bank, clock, runtimes):  # 
 
     # Each round was posted exactly once.
     async with rt.engine.tx() as conn:
-        posted = (await conn.execute(select(func.count()).select_from(rounds).where(rounds.c.posted_at.is_not(None)))).scalar_one()
+        posted = (
+            await conn.execute(select(func.count()).select_from(rounds).where(rounds.c.posted_at.is_not(None)))
+        ).scalar_one()
     assert posted == 2
 
     # Forget-me erases exactly alice's data and nobody else's.

@@ -253,10 +253,10 @@ async def setup(c: Commands, cmd: Command) -> list[Response]:
     except ValueError as exc:
         raise UsageError(f"That setup was not saved: {exc}") from None
     async with engine.tx() as conn:
-        ch, created = await channel_store.save(conn, place, settings, engine.now())
+        saved, created = await channel_store.save(conn, place, settings, engine.now())
         # A change of schedule never triggers an immediate catch-up post for a time that already passed today.
-        await channel_store.set_enabled(conn, ch.id, True, engine.now())
-        ch = await channel_store.get(conn, ch.id)
+        await channel_store.set_enabled(conn, saved.id, True, engine.now())
+        ch = await channel_store.get(conn, saved.id)
     assert ch is not None
     await c._changed(ch.id)
     head = "Daily question set up" if created else "Settings saved"

@@ -43,6 +43,7 @@ def parse(text: str) -> Parsed:
     if not words:
         return Parsed(BY_PATH[("quiz", "help")], {})
     head = words[0].lower()
+    path: tuple[str, ...]
     if head == "admin":
         if len(words) < 2:
             raise ParseError("Which admin command? " + _list(admin=True))
@@ -104,10 +105,10 @@ def _positional_for(spec: CommandSpec, remaining: list[str], word: str) -> str:
 
 def _split(word: str) -> tuple[str, str, str]:
     for sep in ("=", ":"):
-        key, s, value = word.partition(sep)
+        key, found, value = word.partition(sep)
         # "09:00" alone is not key:value; a key is a word of letters and hyphens
-        if s and key and key.replace("-", "").replace("_", "").isalpha():
-            return key, s, value
+        if found and key and key.replace("-", "").replace("_", "").isalpha():
+            return key, found, value
     return word, "", ""
 
 

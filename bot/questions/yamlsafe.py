@@ -38,26 +38,26 @@ class LineMap(dict[str, Any]):
 
 
 class _Loader(yaml.SafeLoader):
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise YamlProblem(
                 event.start_mark.line + 1,
                 "YAML aliases (*name) are not allowed in question files; write the text out in full",
             )
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=True)
             if key in seen:
                 raise YamlProblem(
                     key_node.start_mark.line + 1,
                     f"key '{key}' appears twice in one mapping (first on line {seen[key]})",
                 )
             seen[key] = key_node.start_mark.line + 1
-        data = LineMap(super().construct_mapping(node, deep=True))
+        data = LineMap({str(k): v for k, v in super().construct_mapping(node, deep=True).items()})
         data.lines = Lines(node.start_mark.line + 1, {str(k): v for k, v in seen.items()})
         return data
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.questions.select import Usage
@@ -47,8 +47,8 @@ async def award(conn: AsyncConnection, rows: Sequence[Award], now: datetime) -> 
     return int((await conn.execute(stmt)).rowcount or 0)
 
 
-def _totals(channel_ids: Sequence[int], since: datetime | None, until: datetime | None):  # type: ignore[no-untyped-def]
-    conds = [ledger.c.channel_id.in_(list(channel_ids))]
+def _totals(channel_ids: Sequence[int], since: datetime | None, until: datetime | None) -> Subquery:
+    conds: list[ColumnElement[bool]] = [ledger.c.channel_id.in_(list(channel_ids))]
     if since is not None:
         conds.append(ledger.c.created_at >= since)
     if until is not None:
