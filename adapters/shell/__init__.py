@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import AsyncIterator
 
 from adapters.shell.platform import ShellPlatform
@@ -15,10 +16,20 @@ from bot.store.db import redact
 
 
 async def _stdin_lines() -> AsyncIterator[bytes]:
-    while True:
-        line = await asyncio.to_thread(sys.stdin.buffer.readline)
-        if not line:
-            return
+    # A daemon thread, not asyncio.to_thread: a thread blocked in readline would otherwise keep the process
+    # alive after Ctrl-C until the user pressed Enter.
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def reader() -> None:
+        while True:
+            line = sys.stdin.buffer.readline()
+            loop.call_soon_threadsafe(queue.put_nowait, line)
+            if not line:
+                return
+
+    threading.Thread(target=reader, name="stdin", daemon=True).start()
+    while line := await queue.get():
         yield line
 
 
