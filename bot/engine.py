@@ -211,11 +211,6 @@ class Engine:
         return await self.post(ch, slot_key=key, scheduled=key == today.isoformat(), due_at=now, weekday=weekday)
 
     async def post(self, ch: Channel, *, slot_key: str, scheduled: bool, due_at: datetime, weekday: str) -> PostOutcome:
-        # One round at a time per channel: finish whatever is still running before the next question.
-        async with self.tx() as conn:
-            running = await round_store.active(conn, ch.id)
-        for r in running:
-            await self.finish_now(r.id)
         async with self.tx() as conn:
             usage = await round_store.question_usage(conn, ch.id)
             pool = eligible(self.bank, ch.settings)
@@ -243,6 +238,12 @@ class Engine:
                 )
         if rid is None:
             return PostOutcome(None, "exists", f"the {slot_key} round already exists")
+        # One round at a time per channel: finish the rounds before this one. Only after winning the claim,
+        # and only older rounds: another process may be posting this very slot, and its round is not ours to end.
+        async with self.tx() as conn:
+            earlier = [r.id for r in await round_store.active(conn, ch.id) if r.id < rid]
+        for old_id in earlier:
+            await self.finish_now(old_id)
         if question is None:
             topics = ", ".join(ch.settings.topics) or "all topics"
             await self._notify(

@@ -213,3 +213,89 @@ async def test_weekly_leaderboard_is_posted_once(db_url, bank, clock, runtimes):
     boards = [t for t in pa.titles() + pb.titles() if t and t.startswith("Leaderboard")]
     assert boards == ["Leaderboard: the last 7 days"]
     assert await count(a, claims, claims.c.done_at.is_not(None)) == 1
+
+
+async def test_crash_mid_post_is_posted_by_another_process_after_the_lease(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+    a, _ = await start_runtime(runtimes, db_url, bank, clock)
+    b, pb = await start_runtime(runtimes, db_url, bank, clock)
+    ch = await setup_channel(a)
+    clock.advance(timedelta(hours=1))
+    # Process A claims Monday's post (the round row) and dies before the platform call.
+    async with a.engine.tx() as conn:
+        rid = await round_store.create(
+            conn,
+            channel_id=ch.id,
+            slot="2026-11-23",
+            scheduled=True,
+            question_id=next(iter(bank.questions)),
+            state=RoundState.POSTING.value,
+            answer_mode="thread",
+            vote_cap=3,
+            due_at=clock.now(),
+            lease_owner=a.engine.owner,
+            lease_until=a.engine.lease(),
+        )
+    assert rid is not None
+    await b.engine.tick()
+    assert pb.posts() == []  # A's lease still holds: B neither posts it nor posts a second question
+    clock.advance(timedelta(seconds=a.config.timing.lease_seconds + 1))
+    await b.engine.tick()
+    await b.engine.tick()
+    assert len(pb.posts()) == 1
+    assert await count(b, rounds) == 1
+
+
+async def test_crash_mid_close_pays_once(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+    a, _ = await start_runtime(runtimes, db_url, bank, clock)
+    b, pb = await start_runtime(runtimes, db_url, bank, clock)
+    ch = await setup_channel(a)
+    clock.advance(timedelta(hours=1))
+    await a.engine.tick()
+    await answer(a, ch, "alice", "answer")
+    await answer(a, ch, "bob", "answer")
+    clock.advance(timedelta(hours=8))
+    await a.engine.tick()
+    clock.advance(timedelta(hours=14))
+    # A claims the close and writes the points in the same transaction, then dies before posting results.
+    from bot.scoring import score_round
+    from bot.store import answers as answer_store
+    from bot.store import scores as score_store
+
+    async with a.engine.tx() as conn:
+        rnd = (await round_store.active(conn, ch.id))[0]
+        taken = await round_store.take(
+            conn, rnd.id, [RoundState.REVEALED], RoundState.CLOSING, a.engine.owner, clock.now(), a.engine.lease()
+        )
+        assert taken is not None
+        final = await answer_store.for_round(conn, rnd.id)
+        await score_store.award(conn, score_round(a.config.scoring, ch.id, rnd.id, final, {}).awards, clock.now())
+    paid = await count(a, ledger)
+    clock.advance(timedelta(seconds=a.config.timing.lease_seconds + 1))
+    await b.engine.tick()
+    assert pb.titles().count("Round closed: results") == 1
+    assert await count(b, ledger) == paid == 2  # the retry wrote nothing twice
+    assert await count(b, rounds, rounds.c.state == "closed") == 1
+
+
+async def test_three_engines_over_a_week_with_random_interleaving(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+    import random
+
+    rng = random.Random(7)
+    engines = [await start_runtime(runtimes, db_url, bank, clock) for _ in range(3)]
+    first = engines[0][0]
+    ch = await setup_channel(first, leaderboard_weekday="fri", leaderboard_time="18:00")
+    for _ in range(5 * 24 * 2):  # Monday 08:00 to Saturday 08:00 in half-hour steps
+        clock.advance(timedelta(minutes=30))
+        order = [rt.engine.tick() for rt, _ in engines for _ in range(rng.randint(1, 2))]
+        rng.shuffle(order)
+        await asyncio.gather(*order)
+        async with first.engine.tx() as conn:
+            running = [r for r in await round_store.active(conn, ch.id) if r.state == RoundState.OPEN]
+        if running and rng.random() < 0.5:
+            await answer(first, ch, rng.choice(["ann", "ben", "cat"]), "an answer")
+    titles = [t for _, p in engines for t in p.titles()]
+    assert titles.count("Question of the day") == 5
+    assert titles.count("Reference answer") == 5
+    assert sum(1 for t in titles if t and t.startswith("Round closed")) == 5
+    assert titles.count("Leaderboard: the last 7 days") == 1
+    assert await count(first, rounds) == 5
