@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import messages
 from bot.commands.handlers import Commands, UsageError, practice_reply
@@ -25,7 +28,7 @@ from bot.events import (
     Place,
     TextCommand,
 )
-from bot.models import Channel, Round, RoundState
+from bot.models import Round, RoundState
 from bot.render import FormField, Message, OpenForm, React, Reply, Response
 from bot.store import answers as answer_store
 from bot.store import channels as channel_store
@@ -84,30 +87,28 @@ class Core:
 
     # -- answers in a round's thread ----------------------------------------------------------------------
 
-    async def _round_for(self, place: Place) -> tuple[Channel, Round] | None:
-        if place.thread_id is None:
-            return None
+    @asynccontextmanager
+    async def _open_round(self, place: Place) -> AsyncIterator[tuple[AsyncConnection, Round] | None]:
+        """The round of the thread a message is in, locked for this transaction, while it still takes answers.
+
+        None when the message is not in a round's thread, or the round is revealed: from the reveal on,
+        answers are frozen so the ballot shows exactly what voters read, and the thread is for discussion."""
         async with self.engine.tx() as conn:
+            rnd = None
             ch = await channel_store.find(conn, place.platform, place.space_id, place.channel_id)
-            if ch is None:
-                return None
-            rnd = await round_store.by_thread(conn, ch.id, place.thread_id)
-        return (ch, rnd) if rnd is not None else None
+            if ch is not None and place.thread_id is not None:
+                found = await round_store.by_thread(conn, ch.id, place.thread_id)
+                rnd = await round_store.get(conn, found.id, lock=True) if found else None
+            yield (conn, rnd) if rnd is not None and rnd.state == RoundState.OPEN else None
 
     async def _answer_posted(self, event: MessagePosted) -> list[Response]:
         if event.actor.is_bot or not event.text.strip():
             return []
-        found = await self._round_for(event.place)
-        if found is None:
-            return []
-        _, rnd = found
-        if rnd.answer_mode != "thread":
-            return []
         now = self.engine.now()
-        async with self.engine.tx() as conn:
-            current = await round_store.get(conn, rnd.id, lock=True)
-            if current is None or current.state != RoundState.OPEN:
-                return []  # after the reveal the thread is for discussion
+        async with self._open_round(event.place) as found:
+            if found is None or found[1].answer_mode != "thread":
+                return []
+            conn, rnd = found
             member = await channel_store.ensure_member(conn, event.actor, now)
             added = await answer_store.add(conn, rnd.id, member.id, event.message_id, event.text, now)
         # Later messages by the same member are discussion; only their first one is the answer.
@@ -116,14 +117,10 @@ class Core:
     async def _answer_edited(self, event: MessageEdited) -> list[Response]:
         if event.actor.is_bot:
             return []
-        found = await self._round_for(event.place)
-        if found is None:
-            return []
-        _, rnd = found
-        async with self.engine.tx() as conn:
-            current = await round_store.get(conn, rnd.id, lock=True)
-            if current is None or current.state != RoundState.OPEN:
-                return []  # answers are frozen at the reveal, so the ballot shows what voters read
+        async with self._open_round(event.place) as found:
+            if found is None:
+                return []
+            conn, rnd = found
             if not event.text.strip():
                 await answer_store.delete_by_message(conn, rnd.id, event.message_id)
                 return []
@@ -131,15 +128,9 @@ class Core:
         return [React("updated")] if edited else []
 
     async def _answer_deleted(self, event: MessageDeleted) -> list[Response]:
-        found = await self._round_for(event.place)
-        if found is None:
-            return []
-        _, rnd = found
-        async with self.engine.tx() as conn:
-            current = await round_store.get(conn, rnd.id, lock=True)
-            if current is None or current.state != RoundState.OPEN:
-                return []
-            await answer_store.delete_by_message(conn, rnd.id, event.message_id)
+        async with self._open_round(event.place) as found:
+            if found is not None:
+                await answer_store.delete_by_message(found[0], found[1].id, event.message_id)
         return []
 
     # -- buttons and forms --------------------------------------------------------------------------------
