@@ -9,6 +9,7 @@ bot lost access to the channel) pauses the channel and tells its admins.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -281,7 +282,7 @@ class Engine:
     async def _publish(self, ch: Channel, rnd: Round, q: Question) -> PostOutcome:
         now = self.now()
         reveal_at = now + timedelta(minutes=ch.settings.answer_window_minutes)
-        shown = Round(**{**rnd.__dict__, "reveal_at": reveal_at})
+        shown = dataclasses.replace(rnd, reveal_at=reveal_at)
         try:
             sent = await self.platform(ch).send(ch, messages.daily_post(ch, shown, q, self.topic_title(q.topic)))
         except PlatformError as exc:

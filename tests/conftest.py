@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,9 +119,6 @@ class RecordingPlatform:
 
 def make_config(url: str, **kw: object) -> Config:
     return Config.model_validate({"database_url": url, **kw})
-
-
-RuntimeFactory = Callable[..., "asyncio.Future[Runtime]"]
 
 
 @pytest.fixture
