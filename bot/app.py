@@ -152,7 +152,8 @@ class Core:
         parts = rest.split(":")
         try:
             round_id = int(parts[0])
-            answer_id = int(parts[1]) if len(parts) > 1 else int(event.values[0])
+            # A menu carries the answer in its value (a long ballot may span several menus); a button in its id.
+            answer_id = int(event.values[0]) if event.values else int(parts[1])
         except (ValueError, IndexError):
             return [Reply(messages.say("That vote button is broken; please use the ballot in the thread."))]
         now = self.engine.now()

@@ -107,11 +107,15 @@ class Engine:
 
     # -- the sweep ----------------------------------------------------------------------------------------
 
-    async def tick(self) -> None:
-        """Do everything that is due in every channel of our platforms. Safe to call at any time, from any process."""
+    async def my_channels(self) -> list[Channel]:
+        """The channels this process serves: on its platforms, and (sharded Discord) in its shards' guilds."""
         async with self.tx() as conn:
-            chans = [c for c in await channel_store.all_channels(conn) if c.platform in self.platforms]
-        for ch in chans:
+            chans = await channel_store.all_channels(conn)
+        return [c for c in chans if c.platform in self.platforms and self.platforms[c.platform].owns(c)]
+
+    async def tick(self) -> None:
+        """Do everything that is due in every channel we serve. Safe to call at any time, from any process."""
+        for ch in await self.my_channels():
             await self.run_channel(ch.id)
 
     async def run_channel(self, channel_pk: int) -> None:

@@ -57,7 +57,9 @@ def reveal(q: Question) -> Message:
 
 def published_answer(a: Answer) -> Message:
     """A blind-mode answer made public at reveal. Every byte of it is the member's, so it is all UserText."""
-    return Message(parts=(f"**{a.position}.** ", UserText(a.display_name), " answered:\n", UserText(a.text)))
+    return Message(
+        parts=(f"**{a.position}.** ", UserText(a.display_name), " answered:\n", UserText(a.text, markdown=True))
+    )
 
 
 def ballot(rnd: Round, answers: Sequence[Answer], voting_ends: datetime, tz: str) -> Message:

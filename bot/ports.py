@@ -34,3 +34,7 @@ class Platform(Protocol):
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         """Tell the people who run this channel something needs them (an empty pool, a lost permission)."""
         ...
+
+    def owns(self, channel: Channel) -> bool:
+        """Whether this process serves the channel: a Discord process runs some shards, so some guilds only."""
+        ...

@@ -40,9 +40,13 @@ class Select:
 
 @dataclass(frozen=True)
 class UserText:
-    """Text written by a member: adapters must escape it so it can never ping or inject markup."""
+    """Text written by a member: adapters must escape it so it can never ping or inject markup.
+
+    ``markdown`` marks a whole answer shown as written (its code blocks kept, fences balanced); otherwise
+    the adapter also escapes Markdown, as for names and one-line excerpts inside our own layout."""
 
     text: str
+    markdown: bool = False
 
 
 Part = str | UserText

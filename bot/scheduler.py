@@ -16,7 +16,6 @@ from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from bot.engine import Engine
-from bot.store import channels as channel_store
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +50,8 @@ class Scheduler:
             self.aps.shutdown(wait=False)
 
     async def plan_all(self) -> None:
-        async with self.engine.tx() as conn:
-            chans = [c.id for c in await channel_store.all_channels(conn) if c.platform in self.engine.platforms]
-        for pk in chans:
-            await self.plan(pk)
+        for ch in await self.engine.my_channels():
+            await self.plan(ch.id)
 
     async def plan(self, channel_pk: int) -> datetime | None:
         """(Re)set the channel's job to its next due time. Returns that time in engine time."""

@@ -110,6 +110,9 @@ class RecordingPlatform:
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         self.notices.append(message)
 
+    def owns(self, channel: Channel) -> bool:
+        return True
+
     def titles(self) -> list[str | None]:
         return [m.title for _, m, _ in self.sent]
 

@@ -55,6 +55,9 @@ class ShellPlatform:
             return Sent(mid, mid)
         return Sent(mid)
 
+    def owns(self, channel: Channel) -> bool:
+        return True
+
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         self.write("\n[admin notice]")
         self.show(message, prefix="  ")
