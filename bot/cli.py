@@ -39,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     stats = qsub.add_parser("stats", help="count questions per topic and difficulty")
     stats.add_argument("paths", nargs="*", type=Path)
 
+    cmds = sub.add_parser("commands", help="platform slash commands")
+    csub = cmds.add_subparsers(dest="ccmd", metavar="ACTION")
+    sync = csub.add_parser("sync", help="register the slash commands with the platform (after install or upgrade)")
+    sync.add_argument("--platform", default="discord", help="which platform (default: discord)")
+    sync.add_argument("--guild", help="a Discord server id: register there only, visible at once (for testing)")
+
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="dbcmd", metavar="ACTION")
     dsub.add_parser("upgrade", help="apply migrations (also done at every start)")
@@ -76,6 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.parse_args(["db", "--help"])
             return 2
         return asyncio.run(_db(args.dbcmd, config.database_url))
+    if args.cmd == "commands":
+        if args.ccmd != "sync":
+            parser.parse_args(["commands", "--help"])
+            return 2
+        syncers = {ep.name: ep for ep in entry_points(group="interview_bot.command_sync")}
+        if args.platform not in syncers:
+            print(f"error: no command sync for '{args.platform}' (available: {', '.join(syncers)})", file=sys.stderr)
+            return 2
+        return int(asyncio.run(syncers[args.platform].load()(config, args.guild)) or 0)
     if args.cmd == "run":
         platform = args.platform or config.platform or "shell"
         adapters = available_adapters()

@@ -1,0 +1,241 @@
+"""The discord.py client: gateway events and interactions in, core replies out.
+
+Two tables keep it thin: Discord payload -> bot.events event (the handlers below), and bot.render message ->
+Discord call (render.py). All decisions are the core's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from adapters.discord.components import CoreButton, CoreSelect
+from adapters.discord.platform import DiscordPlatform, classified
+from adapters.discord.render import to_kwargs
+from bot.events import (
+    Actor,
+    ButtonPressed,
+    Command,
+    Event,
+    FormSubmitted,
+    MessageDeleted,
+    MessageEdited,
+    MessagePosted,
+    Place,
+)
+from bot.render import Message, OpenForm, React, Reply, Response
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+REACTIONS = {"recorded": "✅", "updated": "✏️", "refused": "🚫"}
+
+
+def intents() -> discord.Intents:
+    i = discord.Intents.default()
+    i.message_content = True  # privileged: answers are the text of thread replies
+    return i
+
+
+class QuizBot(discord.AutoShardedClient):
+    def __init__(
+        self,
+        runtime: Runtime,
+        platform: DiscordPlatform,
+        *,
+        shard_ids: list[int] | None = None,
+        shard_count: int | None = None,
+        start_scheduler: bool = True,
+    ) -> None:
+        super().__init__(
+            intents=intents(),
+            # Nothing the bot sends may ping anyone unless a message opts in explicitly.
+            allowed_mentions=discord.AllowedMentions.none(),
+            shard_ids=shard_ids,
+            shard_count=shard_count,
+        )
+        self.runtime = runtime
+        self.core = runtime.core
+        self.platform = platform
+        platform.client = self
+        self.start_scheduler = start_scheduler
+        self.tree = app_commands.CommandTree(self)
+        from adapters.discord.commands import register
+
+        register(self.tree, self)
+
+    def serves_guild(self, guild_id: int) -> bool:
+        if self.shard_ids is None or not self.shard_count:
+            return True
+        return ((guild_id >> 22) % self.shard_count) in self.shard_ids
+
+    async def setup_hook(self) -> None:
+        # setup_hook runs once per process; on_ready can fire again after every reconnect.
+        self.add_dynamic_items(CoreButton, CoreSelect)
+        if self.start_scheduler:
+            await self.runtime.scheduler.start()
+
+    # -- identities ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def actor(user: discord.abc.User | None, guild_id: int, *, is_admin: bool = False) -> Actor:
+        if user is None:
+            return Actor(PLATFORM, str(guild_id), "0", "unknown")
+        return Actor(PLATFORM, str(guild_id), str(user.id), user.display_name, is_admin=is_admin, is_bot=user.bot)
+
+    def interaction_actor(self, interaction: discord.Interaction[Any]) -> Actor:
+        # interaction.permissions are the invoker's resolved permissions, sent by Discord with the interaction.
+        admin = bool(interaction.permissions.manage_guild or interaction.permissions.administrator)
+        return self.actor(interaction.user, interaction.guild_id or 0, is_admin=admin)
+
+    async def place_for(self, channel_id: int, guild_id: int) -> Place:
+        """Where something happened: a thread is reported with its parent channel, as the core keys rounds."""
+        channel = self.get_channel(channel_id)
+        if channel is None:
+            try:
+                channel = await self.fetch_channel(channel_id)
+            except discord.HTTPException:
+                return Place(PLATFORM, str(guild_id), str(channel_id))
+        if isinstance(channel, discord.Thread):
+            parent = channel.parent
+            return Place(
+                PLATFORM, str(guild_id), str(channel.parent_id), str(channel.id), parent.name if parent else None
+            )
+        return Place(PLATFORM, str(guild_id), str(channel_id), None, getattr(channel, "name", None))
+
+    async def handle(self, event: Event) -> list[Response]:
+        try:
+            return await self.core.handle(event)
+        except Exception:
+            log.exception("the core failed on %s", type(event).__name__)
+            return [
+                Reply(Message(parts=("Something went wrong on my side; it is logged. Please try again in a moment.",)))
+            ]
+
+    # -- messages in round threads ------------------------------------------------------------------------
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is None or not isinstance(message.channel, discord.Thread):
+            return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        place = await self.place_for(message.channel.id, message.guild.id)
+        actor = self.actor(message.author, message.guild.id)
+        responses = await self.handle(MessagePosted(actor, place, str(message.id), message.content))
+        await self._react(message, responses)
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        content = payload.data.get("content")
+        if payload.guild_id is None or content is None:
+            return  # not in a server, or an embed-only update (link previews), not an edit by the member
+        author = payload.data.get("author") or {}
+        place = await self.place_for(payload.channel_id, payload.guild_id)
+        if place.thread_id is None:
+            return
+        actor = Actor(
+            PLATFORM,
+            str(payload.guild_id),
+            str(author.get("id", "0")),
+            str(author.get("global_name") or author.get("username") or "member"),
+            is_bot=bool(author.get("bot")),
+        )
+        responses = await self.handle(MessageEdited(actor, place, str(payload.message_id), content))
+        target = payload.cached_message or self._partial(payload.channel_id, payload.message_id)
+        if target is not None:
+            await self._react(target, responses)
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is None:
+            return
+        place = await self.place_for(payload.channel_id, payload.guild_id)
+        if place.thread_id is not None:
+            await self.handle(MessageDeleted(place, str(payload.message_id)))
+
+    def _partial(self, channel_id: int, message_id: int) -> discord.PartialMessage | None:
+        channel = self.get_channel(channel_id)
+        return channel.get_partial_message(message_id) if isinstance(channel, discord.Thread) else None
+
+    async def _react(self, message: discord.Message | discord.PartialMessage, responses: Sequence[Response]) -> None:
+        for r in responses:
+            if isinstance(r, React) and r.emoji in REACTIONS:
+                try:
+                    await classified(lambda e=REACTIONS[r.emoji]: message.add_reaction(e))  # type: ignore[misc]
+                except Exception as exc:  # a missing reaction costs nothing: the answer is recorded
+                    log.info("could not react to message %s: %s", message.id, exc)
+
+    # -- interactions -------------------------------------------------------------------------------------
+
+    async def run_command(
+        self, interaction: discord.Interaction[Any], path: tuple[str, ...], options: dict[str, Any]
+    ) -> None:
+        if interaction.guild_id is None:
+            await interaction.response.send_message("Use me in a server channel.", ephemeral=True)
+            return
+        public = path == ("quiz", "leaderboard")
+        # Acknowledge within Discord's 3 seconds; the work and the reply follow.
+        await interaction.response.defer(ephemeral=not public, thinking=True)
+        place = await self.place_for(interaction.channel_id or 0, interaction.guild_id)
+        opts = {k: str(v) for k, v in options.items() if v is not None}
+        responses = await self.handle(Command(self.interaction_actor(interaction), place, path, opts))
+        await self.respond(interaction, responses, ephemeral_default=not public)
+
+    async def component_pressed(
+        self, interaction: discord.Interaction[Any], custom_id: str, values: tuple[str, ...]
+    ) -> None:
+        if interaction.guild_id is None:
+            return
+        place = await self.place_for(interaction.channel_id or 0, interaction.guild_id)
+        event = ButtonPressed(self.interaction_actor(interaction), place, custom_id, values)
+        await self.respond(interaction, await self.handle(event))
+
+    async def form_submitted(
+        self, interaction: discord.Interaction[Any], custom_id: str, values: dict[str, str]
+    ) -> None:
+        if interaction.guild_id is None:
+            return
+        place = await self.place_for(interaction.channel_id or 0, interaction.guild_id)
+        event = FormSubmitted(self.interaction_actor(interaction), place, custom_id, values)
+        await self.respond(interaction, await self.handle(event))
+
+    async def respond(
+        self, interaction: discord.Interaction[Any], responses: Sequence[Response], *, ephemeral_default: bool = True
+    ) -> None:
+        for r in responses:
+            if isinstance(r, OpenForm) and not interaction.response.is_done():
+                await interaction.response.send_modal(QuizModal(self, r))
+            elif isinstance(r, Reply):
+                kwargs = to_kwargs(r.message)
+                ephemeral = r.ephemeral and ephemeral_default
+                if interaction.response.is_done():
+                    await interaction.followup.send(ephemeral=ephemeral, **kwargs)
+                else:
+                    await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
+        if not interaction.response.is_done():
+            await interaction.response.defer()  # nothing to say: acknowledge so Discord shows no failure
+
+
+class QuizModal(discord.ui.Modal):
+    """A form the core asked for (a blind answer). Its submission goes back to the core as FormSubmitted."""
+
+    def __init__(self, bot: QuizBot, form: OpenForm) -> None:
+        super().__init__(title=form.title[:45], custom_id=form.custom_id, timeout=None)
+        self.bot = bot
+        for f in form.fields[:5]:
+            self.add_item(
+                discord.ui.TextInput(
+                    label=f.label[:45],
+                    custom_id=f.custom_id,
+                    placeholder=f.placeholder[:100] or None,
+                    style=discord.TextStyle.paragraph if f.multiline else discord.TextStyle.short,
+                    max_length=min(f.max_length, 4000),
+                )
+            )
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        values = {item.custom_id: item.value for item in self.children if isinstance(item, discord.ui.TextInput)}
+        await self.bot.form_submitted(interaction, self.custom_id, values)

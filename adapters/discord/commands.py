@@ -1,0 +1,160 @@
+"""The slash commands: `/quiz ...` for everyone and `/quiz-admin ...` for people with Manage Server.
+
+Discord hides `/quiz-admin` from members without Manage Server (default_permissions), and the core checks
+again in code, because server admins can change who sees a command.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import available_timezones
+
+import discord
+from discord import app_commands
+
+if TYPE_CHECKING:
+    from adapters.discord.client import QuizBot
+
+_ZONES = sorted(available_timezones())
+
+
+def register(tree: app_commands.CommandTree[Any], bot: QuizBot) -> None:
+    quiz = app_commands.Group(name="quiz", description="Daily interview practice", guild_only=True)
+    admin = app_commands.Group(
+        name="quiz-admin",
+        description="Set up and run the daily question in this server",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    async def topic_choices(_: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+        cur = current.lower()
+        topics = bot.runtime.bank.topics.items()
+        return [
+            app_commands.Choice(name=f"{title} ({tid})"[:100], value=tid)
+            for tid, title in sorted(topics)
+            if cur in tid or cur in title.lower()
+        ][:25]
+
+    async def zone_choices(_: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+        cur = current.lower().replace(" ", "_")
+        return [app_commands.Choice(name=z, value=z) for z in _ZONES if cur in z.lower()][:25]
+
+    @quiz.command(name="practice", description="A private practice question, the answer behind a button")
+    @app_commands.describe(topic="A topic (start typing)", difficulty="easy, medium or hard")
+    @app_commands.autocomplete(topic=topic_choices)
+    async def practice(
+        interaction: discord.Interaction[Any],
+        topic: str | None = None,
+        difficulty: Literal["easy", "medium", "hard"] | None = None,
+    ) -> None:
+        await bot.run_command(interaction, ("quiz", "practice"), {"topic": topic, "difficulty": difficulty})
+
+    @quiz.command(name="leaderboard", description="Top members this week, this month or all time")
+    async def leaderboard(
+        interaction: discord.Interaction[Any],
+        period: Literal["week", "month", "all"] = "week",
+        scope: Literal["channel", "server"] = "channel",
+    ) -> None:
+        await bot.run_command(interaction, ("quiz", "leaderboard"), {"period": period, "scope": scope})
+
+    @quiz.command(name="stats", description="Answers, votes, streaks and rank, yours or a member's")
+    async def stats(interaction: discord.Interaction[Any], member: discord.Member | None = None) -> None:
+        await bot.run_command(interaction, ("quiz", "stats"), {"member": str(member.id) if member else None})
+
+    @quiz.command(name="topics", description="The topics and how many questions each has")
+    async def topics(interaction: discord.Interaction[Any]) -> None:
+        await bot.run_command(interaction, ("quiz", "topics"), {})
+
+    @quiz.command(name="forget-me", description="Erase your answers, votes, points and practice history")
+    async def forget_me(interaction: discord.Interaction[Any]) -> None:
+        await bot.run_command(interaction, ("quiz", "forget-me"), {})
+
+    @quiz.command(name="help", description="What the bot does and its commands")
+    async def help_(interaction: discord.Interaction[Any]) -> None:
+        await bot.run_command(interaction, ("quiz", "help"), {})
+
+    @admin.command(name="setup", description="Start or change the daily question in a channel")
+    @app_commands.describe(
+        channel="Where to post (default: here)",
+        time="Post time, 24-hour HH:MM",
+        timezone="IANA timezone, e.g. Europe/Berlin (start typing)",
+        days="Weekdays: mon-fri, daily, mon,wed,fri",
+        topics="Comma-separated topic ids, or all",
+        answer="Answer window, like 8h or 90m",
+        voting="Voting window, like 14h",
+        mode="thread: answers in the thread; blind: private until the reveal",
+        cap="Votes each member may cast per round",
+        plan="ramp: easier early in the week; any",
+        legacy="Include legacy questions",
+        leaderboard="Weekly leaderboard day and time, like fri@17:00",
+    )
+    @app_commands.autocomplete(timezone=zone_choices)
+    async def setup(
+        interaction: discord.Interaction[Any],
+        channel: discord.TextChannel | None = None,
+        time: str | None = None,
+        timezone: str | None = None,
+        days: str | None = None,
+        topics: str | None = None,
+        answer: str | None = None,
+        voting: str | None = None,
+        mode: Literal["thread", "blind"] | None = None,
+        cap: app_commands.Range[int, 1, 25] | None = None,
+        plan: Literal["ramp", "any"] | None = None,
+        legacy: bool | None = None,
+        leaderboard: str | None = None,
+    ) -> None:
+        target = channel or interaction.channel
+        if isinstance(target, discord.TextChannel) and interaction.guild is not None:
+            me = interaction.guild.me
+            perms = target.permissions_for(me) if me is not None else None
+            missing = [p for p in _NEEDED if perms is not None and not getattr(perms, p)]
+            if missing:
+                names = ", ".join(p.replace("_", " ").title() for p in missing)
+                await interaction.response.send_message(
+                    f"I can't run the daily question in {target.mention}: I am missing {names} there. "
+                    "Give me those permissions and run setup again.",
+                    ephemeral=True,
+                )
+                return
+        options = {
+            "time": time,
+            "timezone": timezone,
+            "days": days,
+            "topics": topics,
+            "answer": answer,
+            "voting": voting,
+            "mode": mode,
+            "cap": cap,
+            "plan": plan,
+            "legacy": None if legacy is None else ("yes" if legacy else "no"),
+            "leaderboard": leaderboard,
+        }
+        if channel is not None:
+            options.update(channel=str(channel.id), channel_name=channel.name)
+        await bot.run_command(interaction, ("quiz", "admin", "setup"), options)
+
+    def simple(name: str, description: str) -> None:
+        async def callback(interaction: discord.Interaction[Any]) -> None:
+            await bot.run_command(interaction, ("quiz", "admin", name), {})
+
+        admin.add_command(app_commands.Command(name=name, description=description, callback=callback))
+
+    for name, description in (
+        ("show", "This channel's settings and next scheduled times"),
+        ("pause", "Stop daily questions here (the running round still finishes)"),
+        ("resume", "Start daily questions again"),
+        ("post-now", "Post a question now"),
+        ("reveal-now", "Reveal the running round's answer and open voting now"),
+        ("close-now", "Close voting on the running round now and award points"),
+        ("skip", "Skip the running round, or the next one if none is running"),
+    ):
+        simple(name, description)
+
+    tree.add_command(quiz)
+    tree.add_command(admin)
+
+
+# What the bot needs in a channel it posts in; setup refuses a channel without them.
+_NEEDED = ("view_channel", "send_messages", "embed_links", "create_public_threads", "send_messages_in_threads")

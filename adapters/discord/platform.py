@@ -1,0 +1,84 @@
+"""The core's outbound port on Discord: post, open threads, tell admins; platform errors classified."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiohttp
+import discord
+
+from adapters.discord.render import to_kwargs
+from bot.models import Channel
+from bot.ports import PlatformError, Sent
+from bot.render import Message
+
+if TYPE_CHECKING:
+    from adapters.discord.client import QuizBot
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def classified(call: Callable[[], Awaitable[T]]) -> T:
+    """Run a Discord call; raise PlatformError saying whether retrying can ever help.
+
+    discord.py already waits out 429s and retries 5xx a few times; what still fails here is either
+    permanent (the bot lost access, or the channel is gone) or worth another try on the next sweep."""
+    try:
+        return await call()
+    except (discord.Forbidden, discord.NotFound) as exc:
+        raise PlatformError(f"{exc.status} {exc.text or type(exc).__name__}", permanent=True) from exc
+    except discord.HTTPException as exc:
+        raise PlatformError(f"HTTP {exc.status}: {exc.text}") from exc
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise PlatformError(f"connection problem: {exc}") from exc
+
+
+class DiscordPlatform:
+    name = "discord"
+
+    def __init__(self) -> None:
+        self.client: QuizBot | None = None
+
+    @property
+    def bot(self) -> QuizBot:
+        if self.client is None:
+            raise PlatformError("the Discord client is not running")
+        return self.client
+
+    def owns(self, channel: Channel) -> bool:
+        return self.bot.serves_guild(int(channel.space_id))
+
+    async def _messageable(self, channel_id: int) -> Any:
+        cached = self.bot.get_channel(channel_id)
+        if cached is not None:
+            return cached
+        return await classified(lambda: self.bot.fetch_channel(channel_id))
+
+    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+        target = await self._messageable(int(thread_id or channel.channel_id))
+        kwargs = to_kwargs(message)
+        sent = await classified(lambda: target.send(**kwargs))
+        if not message.thread_name:
+            return Sent(str(sent.id))
+        name = message.thread_name[:100]
+        # The id comes from the REST response: the cached Thread only exists once THREAD_CREATE arrives.
+        thread = await classified(lambda: sent.create_thread(name=name, auto_archive_duration=1440))
+        return Sent(str(sent.id), str(thread.id))
+
+    async def notify_admins(self, channel: Channel, message: Message) -> None:
+        """A direct message to the server's owner: the one admin we can always name and reach."""
+        guild = self.bot.get_guild(int(channel.space_id))
+        owner_id = guild.owner_id if guild else None
+        if owner_id is None:
+            raise PlatformError(f"cannot find the owner of server {channel.space_id}")
+        user = self.bot.get_user(owner_id) or await classified(lambda: self.bot.fetch_user(owner_id))
+        prefix = f"**interview-bot** in {guild.name if guild else 'your server'}, {channel.label}:\n"
+        kwargs = to_kwargs(message)
+        if "content" in kwargs:
+            kwargs["content"] = prefix + kwargs["content"]
+        else:
+            kwargs["content"] = prefix.rstrip(":\n")
+        await classified(lambda: user.send(**kwargs))

@@ -1,0 +1,85 @@
+"""Neutral messages as Discord message arguments: content or an embed, and a view of buttons or menus.
+
+Limits applied here are Discord's: content 2,000, embed description 4,096, field value 1,024, 25 fields,
+button label 80, 25 options per select menu, 5 component rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from adapters.discord.components import CoreButton, CoreSelect
+from bot.render import Message, Style, UserText
+
+STYLES = {
+    Style.PRIMARY: discord.ButtonStyle.primary,
+    Style.SECONDARY: discord.ButtonStyle.secondary,
+    Style.SUCCESS: discord.ButtonStyle.success,
+    Style.DANGER: discord.ButtonStyle.danger,
+}
+COLOUR = discord.Colour.blurple()
+
+
+def user_text(part: UserText) -> str:
+    """A member's text, made harmless: mentions broken (the client also sends AllowedMentions.none()),
+    Markdown escaped unless it is a whole answer, whose code fences are then balanced so they cannot
+    swallow the rest of our message."""
+    text = discord.utils.escape_mentions(part.text)
+    if not part.markdown:
+        return discord.utils.escape_markdown(text)
+    if text.count("```") % 2:
+        text += "\n```"
+    return text
+
+
+def body(msg: Message) -> str:
+    return "".join(user_text(p) if isinstance(p, UserText) else p for p in msg.parts)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def to_kwargs(msg: Message) -> dict[str, Any]:
+    """Keyword arguments for ``Messageable.send`` / ``followup.send`` / ``response.send_message``."""
+    kwargs: dict[str, Any] = {}
+    text = body(msg)
+    if msg.title or msg.fields or msg.footer or len(text) > 2000:
+        embed = discord.Embed(title=_clip(msg.title, 256) if msg.title else None, colour=COLOUR)
+        if text:
+            embed.description = _clip(text, 4096)
+        for f in msg.fields[:25]:
+            embed.add_field(name=_clip(f.name, 256), value=_clip(f.value, 1024) or "-", inline=f.inline)
+        if msg.footer:
+            embed.set_footer(text=_clip(msg.footer, 2048))
+        kwargs["embed"] = embed
+    else:
+        kwargs["content"] = text or "-"
+    view = to_view(msg)
+    if view is not None:
+        kwargs["view"] = view
+    return kwargs
+
+
+def to_view(msg: Message) -> discord.ui.View | None:
+    if not msg.buttons and msg.select is None:
+        return None
+    view = discord.ui.View(timeout=None)  # state lives in custom ids, so the view outlives this process
+    for b in msg.buttons[:25]:
+        view.add_item(
+            CoreButton(discord.ui.Button(label=_clip(b.label, 80), style=STYLES[b.style], custom_id=b.custom_id))
+        )
+    if msg.select is not None:
+        options = list(msg.select.options)
+        # One menu holds 25 options; a long ballot gets several menus ("vote:12:m1", "vote:12:m2", ...).
+        for n, start in enumerate(range(0, min(len(options), 125), 25), start=1):
+            chunk = options[start : start + 25]
+            menu = discord.ui.Select(
+                custom_id=f"{msg.select.custom_id}:m{n}",
+                placeholder=_clip(f"{msg.select.placeholder} ({chunk[0].label[:20]}…)", 150),
+                options=[discord.SelectOption(label=_clip(o.label, 100), value=o.value) for o in chunk],
+            )
+            view.add_item(CoreSelect(menu))
+    return view
