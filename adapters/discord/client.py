@@ -51,6 +51,7 @@ class QuizBot(discord.AutoShardedClient):
         shard_ids: list[int] | None = None,
         shard_count: int | None = None,
         start_scheduler: bool = True,
+        **client_options: Any,
     ) -> None:
         super().__init__(
             intents=intents(),
@@ -58,6 +59,7 @@ class QuizBot(discord.AutoShardedClient):
             allowed_mentions=discord.AllowedMentions.none(),
             shard_ids=shard_ids,
             shard_count=shard_count,
+            **client_options,
         )
         self.runtime = runtime
         self.core = runtime.core

@@ -14,11 +14,14 @@ import discord
 if TYPE_CHECKING:
     from adapters.discord.client import QuizBot
 
-# Everything the core puts in a custom id starts with one of these words.
-PATTERN = re.compile(r"(?P<id>(?:vote|practice|answer|forget):[\w:.#-]{1,90})")
+# discord.py routes a press to the first class whose template fully matches the custom id, whatever the
+# component type, so buttons and menus need templates that cannot both match. Everything the core puts in a
+# custom id starts with one of these words; render.py ends a menu's id with ":m<number>".
+BUTTON = re.compile(r"(?!.*:m\d+$)(?:vote|practice|answer|forget):[\w:.#-]{1,90}")
+MENU = re.compile(r"vote:\d+:m\d+")
 
 
-class CoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=PATTERN):
+class CoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=BUTTON):
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Button[Any], match: re.Match[str], /
@@ -30,7 +33,7 @@ class CoreButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=PATTER
         await bot.component_pressed(interaction, self.item.custom_id or "", ())
 
 
-class CoreSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=PATTERN):
+class CoreSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=MENU):
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Select[Any], match: re.Match[str], /
