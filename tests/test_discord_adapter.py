@@ -305,3 +305,68 @@ async def test_main_explains_a_missing_message_content_intent(
     monkeypatch.delenv("DISCORD_TOKEN")
     assert await main(load_config()) == 2
     assert "set DISCORD_TOKEN" in capsys.readouterr().err
+
+
+async def test_rate_limited_post_succeeds_and_a_deleted_channel_pauses(server: Server, running: dict[str, Any]) -> None:
+    fake, s = server.fake, server
+    await setup_channel(fake, s)
+    fake.fail_next("POST", rf"/channels/{s.channel}/messages", 429, retry_after=0.01)
+    out = await post_now(fake, s)
+    assert any("Posted" in t for t in out.ephemeral_texts())
+    assert len(fake.requests_to("POST", rf"/channels/{s.channel}/messages")) == 2  # one 429, one success
+    await replied(fake, await fake.slash(s.guild, s.channel, s.admin, "quiz-admin skip", {}))
+    fake.delete_channel(s.channel)
+    rt: Runtime = running["bot"].runtime
+    from bot.store import channels as channel_store
+
+    async with rt.engine.tx() as conn:
+        ch = await channel_store.find(conn, "discord", s.guild, s.channel)
+    assert ch is not None
+    await rt.engine.post_now(ch)
+    async with rt.engine.tx() as conn:
+        ch = await channel_store.find(conn, "discord", s.guild, s.channel)
+    assert ch is not None and not ch.enabled and "404" in (ch.paused_reason or "")
+
+
+async def test_shard_ranges_split_guilds_between_processes(
+    fake_discord: FakeDiscord, tmp_path: Path, bank: Bank, clock: ManualClock
+) -> None:
+    fake = fake_discord
+    fake.recommended_shards = 2
+    guilds: dict[int, str] = {}
+    for attempt in range(20):  # one guild on each shard: shard = (guild_id >> 22) % 2
+        fake.snowflake()  # each add_guild takes an even number of ids: shift the timestamp's parity
+        gid = fake.add_guild(f"g{attempt}", fake.snowflake())
+        guilds.setdefault((int(gid) >> 22) % 2, gid)
+        if len(guilds) == 2:
+            break
+    assert len(guilds) == 2
+    channels = {shard: fake.add_channel(gid, "daily") for shard, gid in guilds.items()}
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shards.db'}"
+    bots = []
+    with fake.patch_discord_py():
+        for shard in (0, 1):
+            platform = DiscordPlatform()
+            rt = await build(make_config(url), {"discord": platform}, clock=clock, bank=bank, db=create_engine(url))
+            client = QuizBot(rt, platform, shard_ids=[shard], shard_count=2, guild_ready_timeout=0.05)
+            await client.login(TOKEN)
+            bots.append(Bot(rt, client, asyncio.create_task(client.connect())))
+        try:
+            await fake.wait_for(lambda: all(b.client.is_ready() for b in bots), timeout=15)
+            from bot.events import Place
+            from bot.settings import ChannelSettings
+            from bot.store import channels as channel_store
+
+            async with bots[0].runtime.engine.tx() as conn:
+                for shard, gid in guilds.items():
+                    place = Place("discord", gid, channels[shard], None, "daily")
+                    await channel_store.save(conn, place, ChannelSettings(), clock.now())
+            clock.advance(timedelta(hours=1))
+            await asyncio.gather(*(b.runtime.engine.tick() for b in bots))
+            for shard in (0, 1):
+                assert len(fake.messages(channels[shard])) == 1  # each posted once, by its own shard's process
+            owned = [[c.space_id for c in await b.runtime.engine.my_channels()] for b in bots]
+            assert owned == [[guilds[0]], [guilds[1]]]
+        finally:
+            for b in bots:
+                await b.stop()
