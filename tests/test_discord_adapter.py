@@ -370,3 +370,39 @@ async def test_shard_ranges_split_guilds_between_processes(
         finally:
             for b in bots:
                 await b.stop()
+
+
+async def test_command_sync_registers_both_groups_with_admin_hidden(
+    fake_discord: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.discord import sync_commands
+    from bot.config import load_config
+
+    monkeypatch.setenv("DISCORD_API_BASE", fake_discord.api_base)
+    monkeypatch.setenv("DISCORD_TOKEN", TOKEN)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    monkeypatch.chdir(tmp_path)
+    with fake_discord.patch_discord_py():
+        assert await sync_commands(load_config()) == 0
+    assert "synced 2 global commands" in capsys.readouterr().out
+    by_name = {c["name"]: c for c in fake_discord.commands}
+    assert set(by_name) == {"quiz", "quiz-admin"}
+    assert str(by_name["quiz-admin"]["default_member_permissions"]) == str(discord_manage_guild())
+    subcommands = {o["name"] for o in by_name["quiz"]["options"]}
+    assert subcommands == {"practice", "leaderboard", "stats", "topics", "forget-me", "help"}
+
+
+def discord_manage_guild() -> int:
+    import discord
+
+    return discord.Permissions(manage_guild=True).value
+
+
+async def test_autocomplete_for_topics_and_timezones(server: Server, running: dict[str, Any]) -> None:
+    fake, s = server.fake, server
+    topics = await fake.autocomplete(s.guild, s.channel, s.ann, "quiz practice", {"topic": "conv"}, "topic")
+    await fake.wait_for(lambda: topics.choices())
+    assert [c["value"] for c in topics.choices()] == ["cnn"]
+    zones = await fake.autocomplete(s.guild, s.channel, s.admin, "quiz-admin setup", {"timezone": "berl"}, "timezone")
+    await fake.wait_for(lambda: zones.choices())
+    assert {"name": "Europe/Berlin", "value": "Europe/Berlin"} in zones.choices()
