@@ -35,6 +35,8 @@ from bot.store import channels as channel_store
 from bot.store import rounds as round_store
 from bot.store import scores as score_store
 from bot.store.answers import VoteResult
+from bot.store.dialect import insert
+from bot.store.tables import seen_events
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,17 @@ class Core:
     async def _changed(self, channel_pk: int) -> None:
         for listener in self._listeners:
             await listener(channel_pk)
+
+    async def first_delivery(self, platform: str, event_id: str) -> bool:
+        """True the first time a platform delivers this event id, in any process; False for a redelivery."""
+        async with self.engine.tx() as conn:
+            stmt = (
+                insert(conn, seen_events)
+                .values(platform=platform, event_id=event_id[:128], seen_at=self.engine.now())
+                .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+                .returning(seen_events.c.event_id)
+            )
+            return (await conn.execute(stmt)).first() is not None
 
     async def handle(self, event: Event) -> list[Response]:
         try:

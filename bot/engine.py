@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import messages
@@ -43,6 +44,7 @@ from bot.store import answers as answer_store
 from bot.store import channels as channel_store
 from bot.store import rounds as round_store
 from bot.store import scores as score_store
+from bot.store.tables import seen_events
 from bot.streaks import run_length
 
 log = logging.getLogger(__name__)
@@ -117,6 +119,12 @@ class Engine:
         """Do everything that is due in every channel we serve. Safe to call at any time, from any process."""
         for ch in await self.my_channels():
             await self.run_channel(ch.id)
+        await self._prune_seen_events()
+
+    async def _prune_seen_events(self) -> None:
+        # Platforms redeliver within minutes (Slack: three tries over about an hour); a day is plenty.
+        async with self.tx() as conn:
+            await conn.execute(delete(seen_events).where(seen_events.c.seen_at < self.now() - timedelta(days=1)))
 
     async def run_channel(self, channel_pk: int) -> None:
         async with self.lock(channel_pk):

@@ -42,6 +42,7 @@ class Channel:
     enabled: bool
     active_since: datetime
     paused_reason: str | None
+    contact_user_id: str | None = None
 
     @property
     def label(self) -> str:

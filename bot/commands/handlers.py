@@ -253,7 +253,7 @@ async def setup(c: Commands, cmd: Command) -> list[Response]:
     except ValueError as exc:
         raise UsageError(f"That setup was not saved: {exc}") from None
     async with engine.tx() as conn:
-        saved, created = await channel_store.save(conn, place, settings, engine.now())
+        saved, created = await channel_store.save(conn, place, settings, engine.now(), contact=cmd.actor.user_id)
         # A change of schedule never triggers an immediate catch-up post for a time that already passed today.
         await channel_store.set_enabled(conn, saved.id, True, engine.now())
         ch = await channel_store.get(conn, saved.id)

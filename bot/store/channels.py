@@ -26,6 +26,7 @@ def _channel(row: Any) -> Channel:
         enabled=row.enabled,
         active_since=row.active_since,
         paused_reason=row.paused_reason,
+        contact_user_id=row.contact_user_id,
     )
 
 
@@ -58,9 +59,15 @@ async def in_space(conn: AsyncConnection, platform: str, space_id: str) -> list[
 
 
 async def save(
-    conn: AsyncConnection, place: Place, settings: ChannelSettings, now: datetime, *, enable: bool = True
+    conn: AsyncConnection,
+    place: Place,
+    settings: ChannelSettings,
+    now: datetime,
+    *,
+    enable: bool = True,
+    contact: str | None = None,
 ) -> tuple[Channel, bool]:
-    """Create the channel or replace its settings. Returns (channel, created)."""
+    """Create the channel or replace its settings. Returns (channel, created). ``contact``: who set it up."""
     existing = await find(conn, place.platform, place.space_id, place.channel_id)
     data = settings.model_dump(mode="json")
     if existing is None:
@@ -73,6 +80,7 @@ async def save(
                 name=place.channel_name,
                 settings=data,
                 enabled=enable,
+                contact_user_id=contact,
                 active_since=now,
                 created_at=now,
                 updated_at=now,
@@ -83,6 +91,8 @@ async def save(
         created = True
     else:
         values: dict[str, Any] = {"settings": data, "updated_at": now}
+        if contact:
+            values["contact_user_id"] = contact
         if place.channel_name:
             values["name"] = place.channel_name
         await conn.execute(update(channels).where(channels.c.id == existing.id).values(**values))

@@ -68,6 +68,8 @@ channels = Table(
     # Slots before this instant are never posted or caught up: set on setup and on resume.
     Column("active_since", UtcDateTime(), nullable=False),
     Column("paused_reason", Text, nullable=True),
+    # Who ran setup: told when the channel needs an admin, on platforms with no obvious owner to ask.
+    Column("contact_user_id", String(64), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("platform", "space_id", "channel_id", name="uq_channels_place"),
@@ -174,6 +176,16 @@ claims = Table(
     Column("lease_until", UtcDateTime(), nullable=False),
     Column("done_at", UtcDateTime(), nullable=True),
     UniqueConstraint("channel_id", "kind", "period", name="uq_claims_channel_kind_period"),
+)
+
+# Deliveries already processed, by the platform's own event id: Slack redelivers an event it thinks we missed.
+seen_events = Table(
+    "seen_events",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("event_id", String(128), primary_key=True),
+    Column("seen_at", UtcDateTime(), nullable=False),
+    Index("ix_seen_events_seen_at", "seen_at"),
 )
 
 practice = Table(
