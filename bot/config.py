@@ -58,6 +58,7 @@ class Secrets(BaseModel):
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
+    slack_client_secret: SecretStr | None = None
 
 
 class Config(BaseModel):
@@ -87,6 +88,7 @@ _SECRET_ENV = {
     "SLACK_BOT_TOKEN": "slack_bot_token",
     "SLACK_APP_TOKEN": "slack_app_token",
     "SLACK_SIGNING_SECRET": "slack_signing_secret",
+    "SLACK_CLIENT_SECRET": "slack_client_secret",
 }
 
 

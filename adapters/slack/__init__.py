@@ -1,0 +1,130 @@
+"""The Slack adapter (slack-bolt, async).
+
+Modes, chosen by what the environment holds:
+- Socket Mode: SLACK_APP_TOKEN (xapp-...) and SLACK_BOT_TOKEN: no public URL needed.
+- HTTP: SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN; Slack posts to http://HOST:SLACK_PORT/slack/events.
+- Several workspaces: SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_SIGNING_SECRET (HTTP mode); each
+  workspace installs the app at /slack/install and its bot token is kept in our database.
+SLACK_API_URL points the Web API at another base URL (tests, proxies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from aiohttp import web
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack.app import build_app, web_app
+from adapters.slack.platform import SlackPlatform
+from bot.config import Config
+from bot.runtime import build
+
+log = logging.getLogger(__name__)
+
+SCOPES = [
+    "commands",
+    "chat:write",
+    "channels:history",
+    "groups:history",
+    "reactions:write",
+    "users:read",
+    "im:write",
+]
+
+
+def web_client(token: str | None, api_url: str | None) -> AsyncWebClient:
+    client = AsyncWebClient(token=token, base_url=api_url) if api_url else AsyncWebClient(token=token)
+    # Not on by default: wait out a 429's Retry-After and try again.
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    return client
+
+
+async def main(config: Config) -> int:
+    env = os.environ
+    s = config.secrets
+    api_url = env.get("SLACK_API_URL") or None
+    bot_token = s.slack_bot_token.get_secret_value() if s.slack_bot_token else None
+    signing = s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
+    client_id = env.get("SLACK_CLIENT_ID")
+    oauth = bool(client_id and s.slack_client_secret)
+    if not (bot_token or oauth):
+        print("error: set SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET.", file=sys.stderr)
+        return 2
+    if not s.slack_app_token and not signing:
+        print("error: set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode).", file=sys.stderr)
+        return 2
+    if oauth and not signing:
+        print("error: installing in several workspaces needs HTTP mode: set SLACK_SIGNING_SECRET.", file=sys.stderr)
+        return 2
+
+    installation_store = None
+    oauth_settings = None
+    client = web_client(bot_token, api_url)
+
+    async def client_for(team_id: str) -> AsyncWebClient:
+        if installation_store is None:
+            return client
+        bot = await installation_store.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None:
+            from bot.ports import PlatformError
+
+            raise PlatformError(f"the app is not installed in workspace {team_id}", permanent=True)
+        return web_client(bot.bot_token, api_url)
+
+    platform = SlackPlatform(client_for, admins=config.admins.get("slack", []))
+    runtime = await build(config, {"slack": platform})
+    try:
+        if oauth:
+            from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+            from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+            from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+
+            assert client_id is not None and s.slack_client_secret is not None
+            installation_store = AsyncSQLAlchemyInstallationStore(client_id=client_id, engine=runtime.db)
+            state_store = AsyncSQLAlchemyOAuthStateStore(expiration_seconds=600, engine=runtime.db)
+            # Their own tables, beside ours in the same database; created if missing.
+            await installation_store.create_tables()
+            await state_store.create_tables()
+            oauth_settings = AsyncOAuthSettings(
+                client_id=client_id,
+                client_secret=s.slack_client_secret.get_secret_value(),
+                scopes=SCOPES,
+                installation_store=installation_store,
+                state_store=state_store,
+            )
+            client = web_client(None, api_url)
+        app = build_app(
+            runtime,
+            signing_secret=signing or "",
+            client=client,
+            admins=config.admins.get("slack", []),
+            oauth_settings=oauth_settings,
+            installation_store=installation_store,
+        )
+        await runtime.scheduler.start()
+        if s.slack_app_token and not oauth:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            handler = AsyncSocketModeHandler(
+                app, s.slack_app_token.get_secret_value(), web_client=web_client(None, api_url)
+            )
+            log.info("Slack: Socket Mode")
+            await handler.start_async()
+        else:
+            port = int(env.get("SLACK_PORT", "3000"))
+            runner = web.AppRunner(web_app(app))
+            await runner.setup()
+            await web.TCPSite(runner, env.get("SLACK_HOST", "0.0.0.0"), port).start()
+            log.warning("Slack: listening on port %d at /slack/events%s", port, " and /slack/install" if oauth else "")
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await runner.cleanup()
+    finally:
+        await runtime.close()
+    return 0
