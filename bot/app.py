@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import messages
@@ -122,6 +123,8 @@ class Core:
             if found is None or found[1].answer_mode != "thread":
                 return []
             conn, rnd = found
+            if await self._tombstoned(conn, event.place, event.message_id):
+                return []  # deleted before this (late) delivery of its creation arrived
             member = await channel_store.ensure_member(conn, event.actor, now)
             added = await answer_store.add(conn, rnd.id, member.id, event.message_id, event.text, now)
         # Later messages by the same member are discussion; only their first one is the answer.
@@ -137,14 +140,40 @@ class Core:
             if not event.text.strip():
                 await answer_store.delete_by_message(conn, rnd.id, event.message_id)
                 return []
-            edited = await answer_store.edit_by_message(conn, rnd.id, event.message_id, event.text, self.engine.now())
-        return [React("updated")] if edited else []
+            now = self.engine.now()
+            if await answer_store.edit_by_message(conn, rnd.id, event.message_id, event.text, now):
+                return [React("updated")]
+            if await self._tombstoned(conn, event.place, event.message_id):
+                return []
+            # An edit can overtake the message it edits (platforms do not promise order): the edited text
+            # is the answer, and the original, arriving later, finds the member has answered already.
+            member = await channel_store.ensure_member(conn, event.actor, now)
+            added = await answer_store.add(conn, rnd.id, member.id, event.message_id, event.text, now)
+        return [React("recorded")] if added else []
 
     async def _answer_deleted(self, event: MessageDeleted) -> list[Response]:
         async with self._open_round(event.place) as found:
             if found is not None:
-                await answer_store.delete_by_message(found[0], found[1].id, event.message_id)
+                conn, rnd = found
+                await answer_store.delete_by_message(conn, rnd.id, event.message_id)
+                # Remember the deletion, so a late delivery of the message itself cannot bring it back.
+                await conn.execute(
+                    insert(conn, seen_events)
+                    .values(
+                        platform=event.place.platform,
+                        event_id=_tombstone(event.place, event.message_id),
+                        seen_at=self.engine.now(),
+                    )
+                    .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+                )
         return []
+
+    @staticmethod
+    async def _tombstoned(conn: AsyncConnection, place: Place, message_id: str) -> bool:
+        q = select(seen_events.c.event_id).where(
+            seen_events.c.platform == place.platform, seen_events.c.event_id == _tombstone(place, message_id)
+        )
+        return (await conn.execute(q)).first() is not None
 
     # -- buttons and forms --------------------------------------------------------------------------------
 
@@ -261,3 +290,7 @@ class Core:
                 )
             )
         ]
+
+
+def _tombstone(place: Place, message_id: str) -> str:
+    return f"deleted:{place.space_id}:{place.thread_id}:{message_id}"[:128]

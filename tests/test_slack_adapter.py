@@ -247,3 +247,10 @@ async def test_rate_limited_post_is_retried(ws: Workspace, clock: ManualClock) -
     clock.advance(timedelta(hours=1))
     await w.runtime.engine.tick()
     assert len(f.messages(w.channel)) == 1
+
+
+async def test_stats_for_a_member_named_by_mention(ws: Workspace) -> None:
+    w = ws
+    await said(w, await w.slack.slash("/quiz", "stats", w.ann, w.channel))  # ann is now known to the bot
+    out = await said(w, await w.slack.slash("/quiz", f"stats <@{w.ann}|ann>", w.ben, w.channel))
+    assert "Stats for ann" in out

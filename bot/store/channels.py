@@ -150,7 +150,8 @@ async def find_member(conn: AsyncConnection, platform: str, space_id: str, user_
 
 async def find_member_by_name(conn: AsyncConnection, platform: str, space_id: str, name: str) -> Member | None:
     """A member by platform id or display name (case-insensitive), for ``/quiz stats @someone``."""
-    name = name.strip().lstrip("@").strip("<>")
+    # "@ann", "ann", a platform id, or a platform's mention syntax: Discord <@123>, Slack <@U123|ann>.
+    name = name.strip().strip("<>").lstrip("@!").split("|")[0]
     row = (
         await conn.execute(
             select(members)
