@@ -220,9 +220,13 @@ async def test_blind_mode_button_modal_and_app_home(ws: Workspace) -> None:
     await said(w, await w.slack.slash("/quiz", "admin reveal-now", w.admin, w.channel))
     assert any("ann's private answer" in flatten_text(m) for m in f.thread(w.channel, post["ts"]))
 
+    await said(w, await w.slack.slash("/quiz", "admin close-now", w.admin, w.channel))
     await w.slack.event(w.slack.app_home_opened(w.ann))
     home = await f.wait_for(lambda: f.home(w.ann))
-    assert "Stats" in flatten_text(home) and "Practise a question" in flatten_text(home)
+    text = flatten_text(home)
+    assert "Stats" in text and "Practise a question" in text
+    # Her channel's streak and her points, though the App Home is in no channel.
+    assert "*Points*\n10\n*Streak*\n1 (best 1)\n*Rank*\n#1" in text, text
 
 
 async def test_removed_from_channel_pauses_and_tells_the_admin(ws: Workspace, clock: ManualClock) -> None:

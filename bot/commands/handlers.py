@@ -175,9 +175,10 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
         ids = [ch.id] if ch else await channel_store.in_space(conn, cmd.place.platform, cmd.place.space_id)
         counts = await score_store.counts(conn, member.id, ids)
         standing = await score_store.standing_of(conn, ids, member.id, None, None)
-        current, best = (0, 0)
-        if ch is not None:
-            current, best = await streaks_for(conn, ch.id, member.id)
+        # In a channel, that channel's streak; elsewhere (Slack's App Home), the best of the member's channels.
+        pairs = [await streaks_for(conn, cid, member.id) for cid in ids]
+        current = max((p[0] for p in pairs), default=0)
+        best = max((p[1] for p in pairs), default=0)
     fields = (
         Field("Answers", str(counts.answers), inline=True),
         Field("Votes received", str(counts.votes_received), inline=True),
