@@ -37,6 +37,30 @@ class ManualClock:
         self._now += delta
 
 
+class FileClock:
+    """The time written in a file (ISO 8601). Set INTERVIEW_BOT_CLOCK_FILE to move time for several real
+    bot processes at once: the multi-process tests do, and so can a demo. Never used unless that is set."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._mtime = -1.0
+        self._value = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        import os
+
+        try:
+            mtime = os.stat(self.path).st_mtime
+            if mtime != self._mtime:
+                with open(self.path, encoding="utf-8") as f:
+                    value = datetime.fromisoformat(f.read().strip())
+                self._value = value if value.tzinfo else value.replace(tzinfo=UTC)
+                self._mtime = mtime
+        except (OSError, ValueError):
+            pass  # keep the last good reading; a half-written file is read again on the next call
+        return self._value
+
+
 class OffsetClock:
     """Real time plus an offset: the shell's clock, so ``/wait 8h`` jumps ahead and real time keeps flowing."""
 

@@ -41,9 +41,9 @@ class Timing(BaseModel):
     late_post_grace_minutes: int = Field(default=60, ge=0, le=12 * 60)
     late_leaderboard_grace_minutes: int = Field(default=6 * 60, ge=0, le=48 * 60)
     # How long a process may hold a transition before another process may take it over.
-    lease_seconds: int = Field(default=120, ge=5, le=3600)
+    lease_seconds: int = Field(default=120, ge=2, le=3600)
     # The safety-net sweep that catches anything a precise job missed (another process's change, a retry).
-    sweep_seconds: int = Field(default=60, ge=5, le=3600)
+    sweep_seconds: int = Field(default=60, ge=1, le=3600)
 
 
 class ShellOptions(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,22 +51,36 @@ async def require_pg() -> None:
         pytest.skip(f"PostgreSQL is not reachable at {PG_DSN}")
 
 
+@asynccontextmanager
+async def pg_schema() -> AsyncIterator[str]:
+    """A private schema on the real PostgreSQL, dropped afterwards: tests never see each other's tables."""
+    await require_pg()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(PG_DSN)
+    await conn.execute(f'CREATE SCHEMA "{schema}"')
+    await conn.close()
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/test?schema={schema}"
+    finally:
+        conn = await asyncpg.connect(PG_DSN)
+        await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await conn.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database of each kind: a SQLite file, or a private schema on the real PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
         return
-    await require_pg()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_DSN)
-    await conn.execute(f'CREATE SCHEMA "{schema}"')
-    await conn.close()
-    # Every connection of the engine lands in the private schema: tests never see each other's tables.
-    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/test?schema={schema}"
-    conn = await asyncpg.connect(PG_DSN)
-    await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    await conn.close()
+    async with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
