@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     dsub = db.add_subparsers(dest="dbcmd", metavar="ACTION")
     dsub.add_parser("upgrade", help="apply migrations (also done at every start)")
     dsub.add_parser("current", help="print the schema revision")
+    exp = dsub.add_parser("export", help="write every row to a file (JSON Lines), e.g. before moving to PostgreSQL")
+    exp.add_argument("file", type=Path)
+    imp = dsub.add_parser("import", help="load an export into an empty database (migrated first)")
+    imp.add_argument("file", type=Path)
     return p
 
 
@@ -78,10 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     setup_logging(config.log_level, interactive=args.cmd == "run")
     if args.cmd == "db":
-        if args.dbcmd not in ("upgrade", "current"):
+        if args.dbcmd not in ("upgrade", "current", "export", "import"):
             parser.parse_args(["db", "--help"])
             return 2
-        return asyncio.run(_db(args.dbcmd, config.database_url))
+        return asyncio.run(_db(args.dbcmd, config.database_url, getattr(args, "file", None)))
     if args.cmd == "commands":
         if args.ccmd != "sync":
             parser.parse_args(["commands", "--help"])
@@ -109,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-async def _db(action: str, url: str) -> int:
-    from bot.store import migrate
+async def _db(action: str, url: str, file: Path | None = None) -> int:
+    from bot.store import migrate, transfer
     from bot.store.db import DatabaseUrlError, create_engine, redact
 
     try:
@@ -121,17 +125,33 @@ async def _db(action: str, url: str) -> int:
     try:
         if action == "upgrade":
             before, after = await migrate.upgrade(engine)
-            print(
-                f"{redact(url)}: {'migrated ' + str(before or 'empty') + ' -> ' if before != after else 'at '}{after}"
-            )
+            done = f"migrated {before or 'empty'} -> {after}" if before != after else f"at {after}"
+            print(f"{redact(url)}: {done}")
+        elif action == "export":
+            assert file is not None
+            counts = await transfer.export(engine, file)
+            print(f"exported {_summary(counts)} to {file}")
+        elif action == "import":
+            assert file is not None
+            await migrate.upgrade(engine)
+            counts = await transfer.import_(engine, file)
+            print(f"imported {_summary(counts)} from {file} into {redact(url)}")
         else:
             print(await migrate.current_revision(engine) or "empty (run `interview-bot db upgrade`)")
+    except transfer.TransferError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"error: cannot reach the database at {redact(url)}: {exc}", file=sys.stderr)
         return 1
     finally:
         await engine.dispose()
     return 0
+
+
+def _summary(counts: dict[str, int]) -> str:
+    detail = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
+    return f"{sum(counts.values())} rows ({detail or 'none'})"
 
 
 if __name__ == "__main__":

@@ -134,3 +134,10 @@ async def test_practice_flow_and_ratings(sqlite_url, bank, clock, runtimes):  # 
     assert "`difficulty` is given twice" in await t.type("/quiz practice level=easy difficulty=hard")
     out = await t.type("/quiz stats")
     assert "Practice questions rated: 1" in out
+
+
+async def test_a_restarted_shell_never_reuses_message_ids(sqlite_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+    first = await open_terminal(sqlite_url, bank, clock, runtimes)
+    await first.type("/quiz admin post-now", "day one", "/quiz admin reveal-now", "/quiz admin close-now")
+    second = await open_terminal(sqlite_url, bank, clock, runtimes)  # a new session on the same file
+    assert "✓ answer recorded" in await second.type("/quiz admin post-now", "day two")

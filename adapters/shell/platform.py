@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,8 +24,11 @@ class ShellPlatform:
     current_thread: str | None = None
     sent: list[tuple[str | None, Message]] = field(default_factory=list)
 
+    # Message ids must never repeat across sessions on the same database: a round's thread is found by id.
+    session: str = field(default_factory=lambda: secrets.token_hex(3))
+
     def next_id(self) -> str:
-        return f"m{next(self._ids)}"
+        return f"m{self.session}-{next(self._ids)}"
 
     def show(self, msg: Message, prefix: str = "") -> None:
         numbers = []

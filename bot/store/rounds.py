@@ -68,7 +68,10 @@ async def get(conn: AsyncConnection, round_id: int, *, lock: bool = False) -> Ro
 async def by_thread(conn: AsyncConnection, channel_pk: int, thread_id: str) -> Round | None:
     row = (
         await conn.execute(
-            select(rounds).where(rounds.c.channel_id == channel_pk, rounds.c.thread_id == thread_id).limit(1)
+            select(rounds)
+            .where(rounds.c.channel_id == channel_pk, rounds.c.thread_id == thread_id)
+            .order_by(rounds.c.id.desc())
+            .limit(1)
         )
     ).first()
     return _round(row) if row else None
