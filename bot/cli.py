@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def platform_of(args: argparse.Namespace, config: Any) -> str:
+    return str(getattr(args, "platform", None) or config.platform or "shell")
+
+
 def available_adapters() -> dict[str, Any]:
     return {ep.name: ep for ep in entry_points(group="interview_bot.adapters")}
 
@@ -80,7 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return stats_command(args.paths, config)
         parser.parse_args(["questions", "--help"])
         return 2
-    setup_logging(config.log_level, interactive=args.cmd == "run")
+    setup_logging(
+        config.log_level, interactive=args.cmd == "run" and platform_of(args, config) == "shell", fmt=config.log_format
+    )
     if args.cmd == "db":
         if args.dbcmd not in ("upgrade", "current", "export", "import"):
             parser.parse_args(["db", "--help"])
@@ -96,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return int(asyncio.run(syncers[args.platform].load()(config, args.guild)) or 0)
     if args.cmd == "run":
-        platform = args.platform or config.platform or "shell"
+        platform = platform_of(args, config)
         adapters = available_adapters()
         if platform not in adapters:
             print(

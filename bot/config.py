@@ -74,6 +74,7 @@ class Config(BaseModel):
     timing: Timing = Field(default_factory=Timing)
     shell: ShellOptions = Field(default_factory=ShellOptions)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     source: str = Field(default="(defaults)", exclude=True)
 
@@ -82,6 +83,7 @@ _ENV = {
     "DATABASE_URL": "database_url",
     "INTERVIEW_BOT_PLATFORM": "platform",
     "INTERVIEW_BOT_LOG_LEVEL": "log_level",
+    "INTERVIEW_BOT_LOG_FORMAT": "log_format",
 }
 _SECRET_ENV = {
     "DISCORD_TOKEN": "discord_token",

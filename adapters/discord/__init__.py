@@ -15,6 +15,7 @@ import yarl
 
 from adapters.discord.client import QuizBot
 from adapters.discord.platform import DiscordPlatform
+from adapters.health import serve_health
 from bot.config import Config
 from bot.runtime import build
 
@@ -59,6 +60,11 @@ async def main(config: Config) -> int:
     platform = DiscordPlatform()
     runtime = await build(config, {"discord": platform})
     bot = QuizBot(runtime, platform, shard_ids=shard_ids, shard_count=shard_count)
+
+    async def gateway() -> str | None:
+        return None if bot.is_ready() and not bot.is_closed() else "not connected to the Discord gateway"
+
+    health = await serve_health(runtime.db, gateway)
     try:
         async with bot:
             await bot.start(token.get_secret_value())
@@ -72,6 +78,8 @@ async def main(config: Config) -> int:
         )
         return 2
     finally:
+        if health is not None:
+            await health.cleanup()
         await runtime.close()
     return 0
 

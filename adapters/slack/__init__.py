@@ -14,11 +14,13 @@ import asyncio
 import logging
 import os
 import sys
+from typing import Any
 
 from aiohttp import web
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.health import serve_health
 from adapters.slack.app import build_app, web_app
 from adapters.slack.platform import SlackPlatform
 from bot.config import Config
@@ -64,6 +66,7 @@ async def main(config: Config) -> int:
 
     installation_store = None
     oauth_settings = None
+    health = None
     client = web_client(bot_token, api_url)
 
     async def client_for(team_id: str) -> AsyncWebClient:
@@ -107,14 +110,22 @@ async def main(config: Config) -> int:
             installation_store=installation_store,
         )
         await runtime.scheduler.start()
+        socket_handler: Any = None
+
+        async def connection() -> str | None:
+            if socket_handler is not None and not await socket_handler.client.is_connected():
+                return "not connected to Slack (Socket Mode)"
+            return None
+
+        health = await serve_health(runtime.db, connection)
         if s.slack_app_token and not oauth:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            handler = AsyncSocketModeHandler(
+            socket_handler = AsyncSocketModeHandler(
                 app, s.slack_app_token.get_secret_value(), web_client=web_client(None, api_url)
             )
             log.info("Slack: Socket Mode")
-            await handler.start_async()
+            await socket_handler.start_async()
         else:
             port = int(env.get("SLACK_PORT", "3000"))
             runner = web.AppRunner(web_app(app))
@@ -126,5 +137,7 @@ async def main(config: Config) -> int:
             finally:
                 await runner.cleanup()
     finally:
+        if health is not None:
+            await health.cleanup()
         await runtime.close()
     return 0

@@ -17,7 +17,18 @@ from pydantic import ValidationError
 from bot.questions.model import TOPIC_PATTERN, Bank, Question, QuestionSpec
 from bot.questions.yamlsafe import LineMap, YamlProblem, load
 
-BUILTIN_BANK = Path(__file__).resolve().parents[2] / "questions"
+
+def _builtin_bank() -> Path:
+    """The repository's questions/ (a checkout or editable install), else the copy a plain install put in
+    <prefix>/share/interview-bot/questions."""
+    import sys
+
+    here = Path(__file__).resolve().parents[2] / "questions"
+    installed = Path(sys.prefix) / "share" / "interview-bot" / "questions"
+    return here if (here / "topics.yaml").exists() or not (installed / "topics.yaml").exists() else installed
+
+
+BUILTIN_BANK = _builtin_bank()
 
 
 @dataclass(frozen=True, order=True)
