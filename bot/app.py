@@ -89,6 +89,11 @@ class Core:
                     return await self._form(event)
         except UsageError as exc:
             return [Reply(messages.say(str(exc)))]
+        except Exception:
+            # A bug or an outage must not leave the member staring at a silent failure, on any platform;
+            # the details go to the log, where whoever runs the bot can see them.
+            log.exception("failed to handle %s", type(event).__name__)
+            return [Reply(messages.say("Something went wrong on my side; it is logged. Please try again in a moment."))]
         return []
 
     async def _text_command(self, event: TextCommand) -> list[Response]:

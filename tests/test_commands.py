@@ -121,3 +121,17 @@ async def test_unknown_and_help(sqlite_url, bank, clock, runtimes):  # type: ign
     assert "/quiz practice" in out and "/quiz admin" not in out
     assert "Unknown command /dance" in await t.type("/dance")
     assert "Usage: /vote N" in await t.type("/vote 3")
+
+
+async def test_an_unexpected_failure_gets_a_friendly_reply_and_a_log_line(
+    sqlite_url, bank, clock, runtimes, caplog, monkeypatch
+):  # type: ignore[no-untyped-def]
+    t = await open_terminal(sqlite_url, bank, clock, runtimes)
+
+    async def broken(_cmd):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(t.runtime.core.commands, "run", broken)
+    out = await t.type("/quiz topics")
+    assert "Something went wrong on my side" in out and "database on fire" not in out
+    assert any("database on fire" in (r.exc_text or str(r.exc_info)) for r in caplog.records)

@@ -20,14 +20,13 @@ from bot.events import (
     Actor,
     ButtonPressed,
     Command,
-    Event,
     FormSubmitted,
     MessageDeleted,
     MessageEdited,
     MessagePosted,
     Place,
 )
-from bot.render import Message, OpenForm, React, Reply, Response
+from bot.render import OpenForm, React, Reply, Response
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -110,15 +109,6 @@ class QuizBot(discord.AutoShardedClient):
             )
         return Place(PLATFORM, str(guild_id), str(channel_id), None, getattr(channel, "name", None))
 
-    async def handle(self, event: Event) -> list[Response]:
-        try:
-            return await self.core.handle(event)
-        except Exception:
-            log.exception("the core failed on %s", type(event).__name__)
-            return [
-                Reply(Message(parts=("Something went wrong on my side; it is logged. Please try again in a moment.",)))
-            ]
-
     # -- messages in round threads ------------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
@@ -128,7 +118,7 @@ class QuizBot(discord.AutoShardedClient):
             return
         place = await self.place_for(message.channel.id, message.guild.id)
         actor = self.actor(message.author, message.guild.id)
-        responses = await self.handle(MessagePosted(actor, place, str(message.id), message.content))
+        responses = await self.core.handle(MessagePosted(actor, place, str(message.id), message.content))
         await self._react(message, responses)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
@@ -146,7 +136,7 @@ class QuizBot(discord.AutoShardedClient):
             str(author.get("global_name") or author.get("username") or "member"),
             is_bot=bool(author.get("bot")),
         )
-        responses = await self.handle(MessageEdited(actor, place, str(payload.message_id), content))
+        responses = await self.core.handle(MessageEdited(actor, place, str(payload.message_id), content))
         target = payload.cached_message or self._partial(payload.channel_id, payload.message_id)
         if target is not None:
             await self._react(target, responses)
@@ -156,7 +146,7 @@ class QuizBot(discord.AutoShardedClient):
             return
         place = await self.place_for(payload.channel_id, payload.guild_id)
         if place.thread_id is not None:
-            await self.handle(MessageDeleted(place, str(payload.message_id)))
+            await self.core.handle(MessageDeleted(place, str(payload.message_id)))
 
     def _partial(self, channel_id: int, message_id: int) -> discord.PartialMessage | None:
         channel = self.get_channel(channel_id)
@@ -183,7 +173,7 @@ class QuizBot(discord.AutoShardedClient):
         await interaction.response.defer(ephemeral=not public, thinking=True)
         place = await self.place_for(interaction.channel_id or 0, interaction.guild_id)
         opts = {k: str(v) for k, v in options.items() if v is not None}
-        responses = await self.handle(Command(self.interaction_actor(interaction), place, path, opts))
+        responses = await self.core.handle(Command(self.interaction_actor(interaction), place, path, opts))
         await self.respond(interaction, responses, ephemeral_default=not public)
 
     async def component_pressed(
@@ -193,7 +183,7 @@ class QuizBot(discord.AutoShardedClient):
             return
         place = await self.place_for(interaction.channel_id or 0, interaction.guild_id)
         event = ButtonPressed(self.interaction_actor(interaction), place, custom_id, values)
-        await self.respond(interaction, await self.handle(event))
+        await self.respond(interaction, await self.core.handle(event))
 
     async def form_submitted(
         self, interaction: discord.Interaction[Any], custom_id: str, values: dict[str, str]
@@ -202,7 +192,7 @@ class QuizBot(discord.AutoShardedClient):
             return
         place = await self.place_for(interaction.channel_id or 0, interaction.guild_id)
         event = FormSubmitted(self.interaction_actor(interaction), place, custom_id, values)
-        await self.respond(interaction, await self.handle(event))
+        await self.respond(interaction, await self.core.handle(event))
 
     async def respond(
         self, interaction: discord.Interaction[Any], responses: Sequence[Response], *, ephemeral_default: bool = True

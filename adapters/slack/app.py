@@ -28,7 +28,6 @@ from bot.events import (
     Actor,
     ButtonPressed,
     Command,
-    Event,
     FormSubmitted,
     MessageDeleted,
     MessageEdited,
@@ -36,7 +35,7 @@ from bot.events import (
     Place,
     TextCommand,
 )
-from bot.render import Message, OpenForm, React, Reply, Response
+from bot.render import OpenForm, React, Reply, Response
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -93,13 +92,6 @@ def build_app(
     core = runtime.core
     ids = Identities(admins or [])
 
-    async def handle(event: Event) -> list[Response]:
-        try:
-            return await core.handle(event)
-        except Exception:
-            log.exception("the core failed on %s", type(event).__name__)
-            return [Reply(Message(parts=("Something went wrong on my side; it is logged. Please try again.",)))]
-
     async def deliver(
         responses: Sequence[Response],
         client: AsyncWebClient,
@@ -136,7 +128,7 @@ def build_app(
         team = str(command["team_id"])
         actor = await ids.actor(client, team, command["user_id"], command.get("user_name"))
         place = Place(PLATFORM, team, command["channel_id"], None, command.get("channel_name"))
-        responses = await handle(TextCommand(actor, place, unescape(command.get("text") or "")))
+        responses = await core.handle(TextCommand(actor, place, unescape(command.get("text") or "")))
         await deliver(responses, client, command["user_id"], respond)
 
     @app.event("message")
@@ -153,7 +145,7 @@ def build_app(
             actor = await ids.actor(client, team, event["user"])
             actor = Actor(**{**actor.__dict__, "is_bot": bool(event.get("bot_id"))})
             place = Place(PLATFORM, team, channel, thread)
-            responses = await handle(MessagePosted(actor, place, event["ts"], unescape(event.get("text") or "")))
+            responses = await core.handle(MessagePosted(actor, place, event["ts"], unescape(event.get("text") or "")))
             await deliver(responses, client, event["user"], None, react_to=(channel, event["ts"]))
         elif subtype == "message_changed":
             msg = event.get("message") or {}
@@ -162,12 +154,12 @@ def build_app(
                 return
             actor = await ids.actor(client, team, msg["user"])
             place = Place(PLATFORM, team, channel, thread)
-            responses = await handle(MessageEdited(actor, place, msg["ts"], unescape(msg.get("text") or "")))
+            responses = await core.handle(MessageEdited(actor, place, msg["ts"], unescape(msg.get("text") or "")))
             await deliver(responses, client, msg["user"], None, react_to=(channel, msg["ts"]))
         elif subtype == "message_deleted":
             thread = (event.get("previous_message") or {}).get("thread_ts")
             if thread and event.get("deleted_ts"):
-                await handle(MessageDeleted(Place(PLATFORM, team, channel, thread), event["deleted_ts"]))
+                await core.handle(MessageDeleted(Place(PLATFORM, team, channel, thread), event["deleted_ts"]))
 
     @app.action(CUSTOM_ID)
     async def on_action(
@@ -186,7 +178,7 @@ def build_app(
         thread = message.get("thread_ts") or (message.get("ts") if message.get("reply_count") else None)
         actor = await ids.actor(client, team, user)
         place = Place(PLATFORM, team, channel or "home", thread)
-        responses = await handle(ButtonPressed(actor, place, custom_id, values))
+        responses = await core.handle(ButtonPressed(actor, place, custom_id, values))
         has_url = bool(body.get("response_url"))
         await deliver(
             responses,
@@ -214,7 +206,7 @@ def build_app(
         user = body["user"]["id"]
         actor = await ids.actor(client, team, user)
         place = Place(PLATFORM, team, meta.get("channel") or "home", meta.get("thread"))
-        responses = await handle(FormSubmitted(actor, place, view["callback_id"], values))
+        responses = await core.handle(FormSubmitted(actor, place, view["callback_id"], values))
         await deliver(responses, client, user, None, channel=meta.get("channel"), thread=meta.get("thread"))
 
     @app.event("app_home_opened")
@@ -223,7 +215,7 @@ def build_app(
             return
         team = _team(body)
         actor = await ids.actor(client, team, event["user"])
-        responses = await handle(Command(actor, Place(PLATFORM, team, "home"), ("quiz", "stats"), {}))
+        responses = await core.handle(Command(actor, Place(PLATFORM, team, "home"), ("quiz", "stats"), {}))
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": "interview-bot"}},
             {
