@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Subquery, and_, delete, func, or_, select
+from sqlalchemy import ColumnElement, Subquery, and_, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.questions.select import Usage
 from bot.store.dialect import insert
-from bot.store.tables import answers, ledger, members, practice, rounds, votes
+from bot.store.tables import answers, ledger, member_totals, members, practice, rounds, votes
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,65 @@ class Standing:
 
 
 async def award(conn: AsyncConnection, rows: Sequence[Award], now: datetime) -> int:
-    """Write awards; a row that already exists (a retried close) is left as it was. Returns rows written."""
+    """Append awards to the ledger; a row that already exists (a retried close) is left as it was. The running
+    totals grow by exactly the rows written here, in the same transaction. Returns rows written."""
     values = [{**r.__dict__, "created_at": now} for r in rows if r.points]
     if not values:
         return 0
     stmt = (
-        insert(conn, ledger).values(values).on_conflict_do_nothing(index_elements=["round_id", "member_id", "reason"])
+        insert(conn, ledger)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["round_id", "member_id", "reason"])
+        .returning(ledger.c.channel_id, ledger.c.member_id, ledger.c.points)
     )
-    return int((await conn.execute(stmt)).rowcount or 0)
+    written = (await conn.execute(stmt)).all()
+    added: dict[tuple[int, int], int] = {}
+    for row in written:
+        added[(row.channel_id, row.member_id)] = added.get((row.channel_id, row.member_id), 0) + row.points
+    if added:
+        up = insert(conn, member_totals).values(
+            [{"channel_id": c, "member_id": m, "points": p, "last_at": now} for (c, m), p in added.items()]
+        )
+        up = up.on_conflict_do_update(
+            index_elements=["channel_id", "member_id"],
+            set_={
+                "points": member_totals.c.points + up.excluded.points,
+                "last_at": case(
+                    (up.excluded.last_at > member_totals.c.last_at, up.excluded.last_at), else_=member_totals.c.last_at
+                ),
+            },
+        )
+        await conn.execute(up)
+    return len(written)
+
+
+async def rebuild_totals(conn: AsyncConnection) -> None:
+    """Recompute the running totals from the ledger (after a bulk load, or to check them)."""
+    await conn.execute(delete(member_totals))
+    await conn.execute(
+        member_totals.insert().from_select(
+            ["channel_id", "member_id", "points", "last_at"],
+            select(
+                ledger.c.channel_id, ledger.c.member_id, func.sum(ledger.c.points), func.max(ledger.c.created_at)
+            ).group_by(ledger.c.channel_id, ledger.c.member_id),
+        )
+    )
 
 
 def _totals(channel_ids: Sequence[int], since: datetime | None, until: datetime | None) -> Subquery:
+    """Points and time of the last point per member over a period. All time comes from the running totals
+    (one row per member and channel) instead of summing every ledger row ever written."""
+    if since is None and until is None:
+        return (
+            select(
+                member_totals.c.member_id,
+                func.sum(member_totals.c.points).label("points"),
+                func.max(member_totals.c.last_at).label("last_at"),
+            )
+            .where(member_totals.c.channel_id.in_(list(channel_ids)))
+            .group_by(member_totals.c.member_id)
+            .subquery()
+        )
     conds: list[ColumnElement[bool]] = [ledger.c.channel_id.in_(list(channel_ids))]
     if since is not None:
         conds.append(ledger.c.created_at >= since)
@@ -200,6 +248,7 @@ async def forget(conn: AsyncConnection, member_id: int) -> dict[str, int]:
     )
     counts["answers"] = int((await conn.execute(delete(answers).where(answers.c.member_id == member_id))).rowcount or 0)
     counts["points"] = int((await conn.execute(delete(ledger).where(ledger.c.member_id == member_id))).rowcount or 0)
+    await conn.execute(delete(member_totals).where(member_totals.c.member_id == member_id))
     counts["practice"] = int(
         (await conn.execute(delete(practice).where(practice.c.member_id == member_id))).rowcount or 0
     )

@@ -164,6 +164,19 @@ ledger = Table(
     Index("ix_ledger_member", "member_id"),
 )
 
+# Derived from the ledger, for fast all-time standings: each member's total per channel. Written only in the
+# transaction that appends the ledger rows it sums, from the rows that insert actually wrote, so a retried
+# close adds nothing; `scores.rebuild_totals` recomputes it from the ledger at any time.
+member_totals = Table(
+    "member_totals",
+    metadata,
+    Column("channel_id", ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("member_id", ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("points", Integer, nullable=False),
+    Column("last_at", UtcDateTime(), nullable=False),
+    Index("ix_member_totals_rank", "channel_id", "points", "last_at"),
+)
+
 # Exactly-once for transitions that are not a round row: the weekly leaderboard post.
 claims = Table(
     "claims",

@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): `interview-bot bench [--quick]` runs them and prints figures and JSON lines."""
