@@ -9,15 +9,15 @@ bot lost access to the channel) pauses the channel and tells its admins.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import random
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,6 +31,7 @@ from bot.questions.model import Bank, Question
 from bot.questions.select import choose, eligible
 from bot.render import Message
 from bot.schedule import (
+    Slot,
     format_local,
     latest_leaderboard_slot,
     latest_post_slot,
@@ -116,9 +117,19 @@ class Engine:
         return [c for c in chans if c.platform in self.platforms and self.platforms[c.platform].owns(c)]
 
     async def tick(self) -> None:
-        """Do everything that is due in every channel we serve. Safe to call at any time, from any process."""
-        for ch in await self.my_channels():
-            await self.run_channel(ch.id)
+        """Do everything that is due in every channel we serve. Safe to call at any time, from any process.
+
+        Batched, so ten thousand channels due in the same minute cost a handful of queries, not thousands:
+        one query finds the rounds needing a step, slot times are computed once per distinct schedule, and
+        the day's posts are claimed in bulk, sent concurrently and recorded together."""
+        now = self.now()
+        chans = {c.id: c for c in await self.my_channels()}
+        async with self.tx() as conn:
+            waiting = [r for r in await round_store.due(conn, now) if r.channel_id in chans]
+        await _each(waiting, lambda r: self._step_guarded(chans[r.channel_id], r))
+        enabled = [c for c in chans.values() if c.enabled]
+        await self._post_due(enabled, now)
+        await self._leaderboards_due(enabled, now)
         await self._prune_seen_events()
 
     async def _prune_seen_events(self) -> None:
@@ -127,38 +138,38 @@ class Engine:
             await conn.execute(delete(seen_events).where(seen_events.c.seen_at < self.now() - timedelta(days=1)))
 
     async def run_channel(self, channel_pk: int) -> None:
-        async with self.lock(channel_pk):
-            ch = await self.channel(channel_pk)
-            if ch is None or ch.platform not in self.platforms:
-                return
-            try:
-                await self._advance_rounds(ch)
-                if ch.enabled:
-                    await self._maybe_post(ch)
-                    await self._maybe_leaderboard(ch)
-            except PlatformError as exc:
-                # Transient: the step stays claimed under its lease and the next sweep retries it.
-                log.warning("platform error in %s, will retry: %s", ch.label, exc)
-
-    async def _advance_rounds(self, ch: Channel) -> None:
+        """Everything due in one channel (the sweep does all channels at once)."""
+        ch = await self.channel(channel_pk)
+        if ch is None or ch.platform not in self.platforms:
+            return
         now = self.now()
         async with self.tx() as conn:
             active = await round_store.active(conn, ch.id)
         for r in active:
-            expired = r.lease_until is None or r.lease_until < now
-            if r.state == RoundState.POSTING and expired:
-                await self._resume_post(ch, r)
-            elif (r.state == RoundState.OPEN and r.reveal_at and r.reveal_at <= now) or (
-                r.state == RoundState.REVEALING and expired
-            ):
-                await self.reveal(r.id)
-            elif (r.state == RoundState.REVEALED and r.close_at and r.close_at <= now) or (
-                r.state == RoundState.CLOSING and expired
-            ):
-                await self.close(r.id)
+            if _needs_step(r, now):
+                await self._step_guarded(ch, r)
+        if ch.enabled:
+            await self._post_due([ch], now)
+            await self._leaderboards_due([ch], now)
+
+    async def _step_guarded(self, ch: Channel, r: Round) -> None:
+        async with self.lock(ch.id):
+            try:
+                await self._step(ch, r)
+            except PlatformError as exc:
+                # Transient: the step stays claimed under its lease and the next sweep retries it.
+                log.warning("platform error in %s, will retry: %s", ch.label, exc)
+
+    async def _step(self, ch: Channel, r: Round) -> None:
+        if r.state == RoundState.POSTING:
+            await self._resume_post(ch, r)
+        elif r.state in (RoundState.OPEN, RoundState.REVEALING):
+            await self.reveal(r.id)
+        elif r.state in (RoundState.REVEALED, RoundState.CLOSING):
+            await self.close(r.id)
 
     async def next_due(self, channel_pk: int) -> datetime | None:
-        """When this channel next needs attention: what the scheduler sets its job for."""
+        """When this channel next needs attention."""
         ch = await self.channel(channel_pk)
         if ch is None:
             return None
@@ -177,36 +188,67 @@ class Engine:
             times.append(next_leaderboard_slot(ch.settings, now).at)
         return min(times) if times else None
 
+    async def next_wakeup(self) -> datetime | None:
+        """When anything in any channel we serve next needs attention: what the scheduler sleeps until."""
+        now = self.now()
+        chans = [c for c in await self.my_channels() if c.enabled]
+        times: list[datetime] = []
+        async with self.tx() as conn:
+            deadline = await round_store.next_deadline(conn)
+        if deadline is not None:
+            times.append(deadline)
+        seen: set[tuple[str, str, tuple[str, ...], str, str]] = set()
+        for ch in chans:
+            s = ch.settings
+            key = (s.post_time, s.timezone, tuple(s.weekdays), s.leaderboard_weekday, s.leaderboard_time)
+            if key not in seen:
+                seen.add(key)
+                times.append(next_post_slot(s, now).at)
+                times.append(next_leaderboard_slot(s, now).at)
+        return min(times) if times else None
+
     # -- posting ------------------------------------------------------------------------------------------
 
-    async def _maybe_post(self, ch: Channel) -> None:
-        now = self.now()
-        slot = latest_post_slot(ch.settings, now)
-        if slot is None or slot.at < ch.active_since:
+    async def _post_due(self, chans: list[Channel], now: datetime) -> None:
+        """Post every channel's latest scheduled question that has no round yet; record too-late ones as missed."""
+        slots: dict[tuple[str, str, tuple[str, ...]], Slot | None] = {}
+        candidates: list[tuple[Channel, Slot]] = []
+        for ch in chans:
+            key = (ch.settings.post_time, ch.settings.timezone, tuple(ch.settings.weekdays))
+            if key not in slots:
+                slots[key] = latest_post_slot(ch.settings, now)
+            slot = slots[key]
+            if slot is not None and slot.at >= ch.active_since:
+                candidates.append((ch, slot))
+        if not candidates:
             return
         async with self.tx() as conn:
-            if await round_store.by_slot(conn, ch.id, slot.key) is not None:
-                return
+            existing = await round_store.existing_slots(conn, {slot.key for _, slot in candidates})
         grace = timedelta(minutes=self.config.timing.late_post_grace_minutes)
-        if now - slot.at > grace:
+        todo = [(ch, slot) for ch, slot in candidates if (ch.id, slot.key) not in existing]
+        late = [(ch, slot) for ch, slot in todo if now - slot.at > grace]
+        fresh = [PostItem(ch, slot.key, True, slot.at, slot.weekday) for ch, slot in todo if now - slot.at <= grace]
+        if late:
             async with self.tx() as conn:
-                created = await round_store.create(
-                    conn,
-                    channel_id=ch.id,
-                    slot=slot.key,
-                    scheduled=True,
-                    state=RoundState.MISSED.value,
-                    answer_mode=ch.settings.answer_mode,
-                    vote_cap=ch.settings.vote_cap,
-                    due_at=slot.at,
-                    note=f"not posted: the bot was down until {now.isoformat(timespec='minutes')}",
-                )
-            if created:
-                log.info(
-                    "skipping the %s post in %s: %s late is past the grace period", slot.key, ch.label, now - slot.at
-                )
-            return
-        await self.post(ch, slot_key=slot.key, scheduled=True, due_at=slot.at, weekday=slot.weekday)
+                rows = [
+                    {
+                        "channel_id": ch.id,
+                        "slot": slot.key,
+                        "scheduled": True,
+                        "state": RoundState.MISSED.value,
+                        "answer_mode": ch.settings.answer_mode,
+                        "vote_cap": ch.settings.vote_cap,
+                        "due_at": slot.at,
+                        "note": f"not posted: the bot was down until {now.isoformat(timespec='minutes')}",
+                    }
+                    for ch, slot in late
+                ]
+                recorded = await round_store.create_many(conn, rows)
+            if recorded:
+                log.info("skipped %d daily posts that were more than %s late", len(recorded), grace)
+        # In chunks: each chunk is claimed, sent and recorded well within one lease, however slow the platform.
+        for start in range(0, len(fresh), POST_CHUNK):
+            await self._post_many(fresh[start : start + POST_CHUNK])
 
     async def post_now(self, ch: Channel) -> PostOutcome:
         """An admin's "post now": today's round if it has not run yet, otherwise an extra round today."""
@@ -224,55 +266,82 @@ class Engine:
         return await self.post(ch, slot_key=key, scheduled=key == today.isoformat(), due_at=now, weekday=weekday)
 
     async def post(self, ch: Channel, *, slot_key: str, scheduled: bool, due_at: datetime, weekday: str) -> PostOutcome:
+        [outcome] = await self._post_many([PostItem(ch, slot_key, scheduled, due_at, weekday)])
+        return outcome
+
+    async def _post_many(self, items: list[PostItem]) -> list[PostOutcome]:
+        """Claim, send and record posts. Each is claimed by inserting its round: a slot another process
+        already claimed is left to it. One outcome per item, in order."""
+        outcomes: dict[int, PostOutcome] = {}
+        pools: dict[tuple[tuple[str, ...], bool, tuple[str, ...]], list[Question]] = {}
         async with self.tx() as conn:
-            usage = await round_store.question_usage(conn, ch.id)
-            pool = eligible(self.bank, ch.settings)
-            question = choose(pool, ch.settings.plan_for(weekday), usage, self.rng)
-            common = {
-                "channel_id": ch.id,
-                "slot": slot_key,
-                "scheduled": scheduled,
-                "answer_mode": ch.settings.answer_mode,
-                "vote_cap": ch.settings.vote_cap,
-                "due_at": due_at,
-            }
-            if question is None:
-                rid = await round_store.create(
-                    conn, **common, state=RoundState.SKIPPED.value, note="no question matches the channel's topics"
-                )
-            else:
-                rid = await round_store.create(
-                    conn,
-                    **common,
-                    question_id=question.id,
-                    state=RoundState.POSTING.value,
-                    lease_owner=self.owner,
-                    lease_until=self.lease(),
-                )
-        if rid is None:
-            return PostOutcome(None, "exists", f"the {slot_key} round already exists")
-        # One round at a time per channel: finish the rounds before this one. Only after winning the claim,
-        # and only older rounds: another process may be posting this very slot, and its round is not ours to end.
-        async with self.tx() as conn:
-            earlier = [r.id for r in await round_store.active(conn, ch.id) if r.id < rid]
+            usage = await round_store.usage_in(conn, [i.channel.id for i in items])
+            chosen: dict[int, Question | None] = {}
+            rows = []
+            for i in items:
+                s = i.channel.settings
+                levels = tuple(s.plan_for(i.weekday))
+                key = (tuple(s.topics), s.include_legacy, levels)
+                if key not in pools:  # channels sharing topics and a day's plan share one pool
+                    base = eligible(self.bank, s)
+                    pools[key] = [q for q in base if q.difficulty in levels] or base
+                q = choose(pools[key], levels, usage[i.channel.id], self.rng)
+                chosen[i.channel.id] = q
+                row: dict[str, object] = {
+                    "channel_id": i.channel.id,
+                    "slot": i.slot_key,
+                    "scheduled": i.scheduled,
+                    "answer_mode": s.answer_mode,
+                    "vote_cap": s.vote_cap,
+                    "due_at": i.due_at,
+                }
+                if q is None:
+                    row.update(state=RoundState.SKIPPED.value, note="no question matches the channel's topics")
+                else:
+                    row.update(
+                        question_id=q.id,
+                        state=RoundState.POSTING.value,
+                        lease_owner=self.owner,
+                        lease_until=self.lease(),
+                    )
+                rows.append(row)
+            won = await round_store.create_many(conn, rows)
+            # One round at a time per channel: rounds older than the one we just claimed are finished first.
+            # Only older ones: another process may be posting a newer round, and that is not ours to end.
+            earlier = [r.id for r in await round_store.active_in(conn, won) if r.id < won[r.channel_id]]
         for old_id in earlier:
             await self.finish_now(old_id)
-        if question is None:
-            topics = ", ".join(ch.settings.topics) or "all topics"
-            await self._notify(
-                ch,
-                messages.say(
-                    f"No question could be posted in {ch.label}: the bank has no questions for {topics}"
-                    f"{'' if ch.settings.include_legacy else ' (legacy questions excluded)'}. "
-                    "Choose other topics with `/quiz admin setup topics=...` or add questions to the bank.",
-                    title="Daily question skipped",
-                ),
-            )
-            return PostOutcome(rid, "empty-pool", "no question matches the channel's topics")
-        async with self.tx() as conn:
-            rnd = await round_store.get(conn, rid)
-        assert rnd is not None
-        return await self._publish(ch, rnd, question)
+
+        records: list[dict[str, object]] = []
+
+        async def send(i: PostItem) -> None:
+            ch = i.channel
+            rid = won.get(ch.id)
+            if rid is None:
+                outcomes[ch.id] = PostOutcome(None, "exists", f"the {i.slot_key} round already exists")
+                return
+            q = chosen[ch.id]
+            if q is None:
+                topics = ", ".join(ch.settings.topics) or "all topics"
+                await self._notify(
+                    ch,
+                    messages.say(
+                        f"No question could be posted in {ch.label}: the bank has no questions for {topics}"
+                        f"{'' if ch.settings.include_legacy else ' (legacy questions excluded)'}. "
+                        "Choose other topics with `/quiz admin setup topics=...` or add questions to the bank.",
+                        title="Daily question skipped",
+                    ),
+                )
+                outcomes[ch.id] = PostOutcome(rid, "empty-pool", "no question matches the channel's topics")
+                return
+            outcomes[ch.id], record = await self._send_post(ch, rid, i, q)
+            if record is not None:
+                records.append(record)
+
+        # Sends overlap (the adapter paces them); the rounds they opened are recorded in one transaction.
+        await _each(items, send)
+        await self._record_posts(records)
+        return [outcomes[i.channel.id] for i in items]
 
     async def _resume_post(self, ch: Channel, r: Round) -> None:
         """A post whose process died (or whose platform call failed) before it finished."""
@@ -289,36 +358,49 @@ class Engine:
         async with self.tx() as conn:
             taken = await round_store.take(conn, r.id, [], RoundState.POSTING, self.owner, now, self.lease())
         if taken is not None:
-            await self._publish(ch, taken, question)
+            item = PostItem(ch, taken.slot, taken.scheduled, taken.due_at, "")
+            _, record = await self._send_post(ch, taken.id, item, question)
+            if record is not None:
+                await self._record_posts([record])
 
-    async def _publish(self, ch: Channel, rnd: Round, q: Question) -> PostOutcome:
+    async def _send_post(
+        self, ch: Channel, rid: int, item: PostItem, q: Question
+    ) -> tuple[PostOutcome, dict[str, object] | None]:
+        """Send one daily post. Returns its outcome and, if it went out, the record that opens its round."""
         now = self.now()
         reveal_at = now + timedelta(minutes=ch.settings.answer_window_minutes)
-        shown = dataclasses.replace(rnd, reveal_at=reveal_at)
+        shown = Round(
+            id=rid, channel_id=ch.id, slot=item.slot_key, scheduled=item.scheduled, question_id=q.id,
+            state=RoundState.POSTING, answer_mode=ch.settings.answer_mode, vote_cap=ch.settings.vote_cap,
+            due_at=item.due_at, posted_at=None, reveal_at=reveal_at, close_at=None, revealed_at=None,
+            closed_at=None, message_id=None, thread_id=None, lease_owner=self.owner, lease_until=None, note=None,
+        )  # fmt: skip
         try:
             sent = await self.platform(ch).send(ch, messages.daily_post(ch, shown, q, self.topic_title(q.topic)))
         except PlatformError as exc:
             if exc.permanent:
-                await self._lost_channel(ch, rnd, str(exc))
-                return PostOutcome(rnd.id, "failed", str(exc))
-            raise
+                await self._lost_channel(ch, shown, str(exc))
+            else:
+                log.warning("could not post in %s, will retry: %s", ch.label, exc)
+            return PostOutcome(rid, "failed", str(exc)), None
+        record: dict[str, object] = {
+            "rid": rid,
+            "posted_at": now,
+            "reveal_at": reveal_at,
+            "close_at": reveal_at + timedelta(minutes=ch.settings.voting_window_minutes),
+            "message_id": sent.message_id,
+            "thread_id": sent.thread_id or sent.message_id,
+        }
+        return PostOutcome(rid, "posted"), record
+
+    async def _record_posts(self, records: list[dict[str, object]]) -> None:
+        if not records:
+            return
         async with self.tx() as conn:
-            ok = await round_store.finish(
-                conn,
-                rnd.id,
-                RoundState.POSTING,
-                RoundState.OPEN,
-                self.owner,
-                posted_at=now,
-                reveal_at=reveal_at,
-                close_at=reveal_at + timedelta(minutes=ch.settings.voting_window_minutes),
-                message_id=sent.message_id,
-                thread_id=sent.thread_id or sent.message_id,
-            )
-        if not ok:
-            log.warning("round %s: our posting lease was taken over; the question may appear twice", rnd.id)
-        log.info("posted round %s (%s) in %s", rnd.id, q.id, ch.label)
-        return PostOutcome(rnd.id, "posted")
+            mine = await round_store.finish_many(conn, self.owner, records)
+        if mine < len(records):
+            log.warning("%d posts were taken over by another process after our lease ran out", len(records) - mine)
+        log.info("posted %d daily questions", mine)
 
     async def _lost_channel(self, ch: Channel, rnd: Round | None, why: str) -> None:
         log.error("cannot post in %s, pausing it: %s", ch.label, why)
@@ -480,13 +562,26 @@ class Engine:
 
     # -- weekly leaderboard -------------------------------------------------------------------------------
 
-    async def _maybe_leaderboard(self, ch: Channel) -> None:
+    async def _leaderboards_due(self, chans: list[Channel], now: datetime) -> None:
+        grace = timedelta(minutes=self.config.timing.late_leaderboard_grace_minutes)
+        slots: dict[tuple[str, str, str], Slot | None] = {}
+        candidates: list[tuple[Channel, Slot]] = []
+        for ch in chans:
+            key = (ch.settings.leaderboard_weekday, ch.settings.leaderboard_time, ch.settings.timezone)
+            if key not in slots:
+                slots[key] = latest_leaderboard_slot(ch.settings, now)
+            slot = slots[key]
+            if slot is not None and slot.at >= ch.active_since and now - slot.at <= grace:
+                candidates.append((ch, slot))
+        if not candidates:
+            return
+        async with self.tx() as conn:
+            done = await round_store.claimed_periods(conn, "leaderboard", {slot.key for _, slot in candidates})
+        todo = [(ch, slot) for ch, slot in candidates if (ch.id, slot.key) not in done]
+        await _each(todo, lambda item: self._leaderboard(item[0], item[1]))
+
+    async def _leaderboard(self, ch: Channel, slot: Slot) -> None:
         now = self.now()
-        slot = latest_leaderboard_slot(ch.settings, now)
-        if slot is None or slot.at < ch.active_since:
-            return
-        if now - slot.at > timedelta(minutes=self.config.timing.late_leaderboard_grace_minutes):
-            return
         async with self.tx() as conn:
             if not await round_store.claim(conn, ch.id, "leaderboard", slot.key, self.owner, now, self.lease()):
                 return
@@ -502,7 +597,47 @@ class Engine:
         except PlatformError as exc:
             if exc.permanent:
                 await self._lost_channel(ch, None, str(exc))
-                return
-            raise
+            else:
+                log.warning("could not post the leaderboard in %s, will retry: %s", ch.label, exc)
+            return
         async with self.tx() as conn:
             await round_store.claim_done(conn, ch.id, "leaderboard", slot.key, self.now())
+
+
+# Posts claimed at once: sent and recorded well within one lease even at a platform's 50 requests/s.
+POST_CHUNK = 200
+# Platform calls in flight at once during a sweep; the adapter's own rate limiting paces them.
+CONCURRENCY = 32
+
+
+@dataclass(frozen=True)
+class PostItem:
+    channel: Channel
+    slot_key: str
+    scheduled: bool
+    due_at: datetime
+    weekday: str
+
+
+def _needs_step(r: Round, now: datetime) -> bool:
+    if r.state == RoundState.OPEN:
+        return r.reveal_at is not None and r.reveal_at <= now
+    if r.state == RoundState.REVEALED:
+        return r.close_at is not None and r.close_at <= now
+    return r.state in (RoundState.POSTING, RoundState.REVEALING, RoundState.CLOSING) and (
+        r.lease_until is None or r.lease_until < now
+    )
+
+
+T = TypeVar("T")
+
+
+async def _each(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int = CONCURRENCY) -> None:
+    """Run work on every item, at most ``limit`` at a time."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(item: T) -> None:
+        async with gate:
+            await work(item)
+
+    await asyncio.gather(*(one(i) for i in items))

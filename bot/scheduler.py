@@ -1,9 +1,11 @@
-"""APScheduler jobs, rebuilt from the database: one precise job per channel plus a safety-net sweep.
+"""APScheduler jobs, derived from the database: one wake-up at the earliest moment anything is due, plus a
+safety-net sweep.
 
 APScheduler 3 must not share a job store between processes, so jobs live in memory and are derived from
-our own tables at start; correctness never depends on them. A job only says "look at this channel now";
-the engine decides what is due and claims it in the database. So a job that fires twice, late, or in two
-processes at once does no harm, and a process that was down catches up at its first sweep.
+our own tables at start; correctness never depends on them. A job only says "look now"; the engine decides
+what is due and claims it in the database. So a job that fires twice, late, or in two processes at once does
+no harm, and a process that was down catches up at its first sweep. One wake-up job rather than one job per
+channel keeps ten thousand channels cheap to plan and to hold in memory.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from bot.engine import Engine
 
 log = logging.getLogger(__name__)
 
+WAKEUP = "wakeup"
+
 
 class Scheduler:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.aps = AsyncIOScheduler(timezone=UTC)
+        self.wake_at: datetime | None = None  # in engine time
 
     def _real(self, when: datetime) -> datetime:
         # The engine's clock may run ahead of real time (the shell's /wait, tests); APScheduler only knows
@@ -49,39 +54,43 @@ class Scheduler:
         if self.aps.running:
             self.aps.shutdown(wait=False)
 
-    async def plan_all(self) -> None:
-        for ch in await self.engine.my_channels():
-            await self.plan(ch.id)
+    async def plan_all(self) -> datetime | None:
+        """Set the wake-up to the earliest moment anything in any channel we serve is due."""
+        self._set(await self.engine.next_wakeup())
+        return self.wake_at
 
     async def plan(self, channel_pk: int) -> datetime | None:
-        """(Re)set the channel's job to its next due time. Returns that time in engine time."""
+        """A channel changed (setup, pause, post-now): wake up earlier if it now needs attention sooner."""
         when = await self.engine.next_due(channel_pk)
-        job_id = f"channel:{channel_pk}"
-        if when is None:
-            if self.aps.get_job(job_id):
-                self.aps.remove_job(job_id)
-            return None
-        self.aps.add_job(
-            self._run,
-            DateTrigger(run_date=self._real(when), timezone=UTC),
-            args=[channel_pk],
-            id=job_id,
-            replace_existing=True,
-            coalesce=True,
-            # A late run is still right: the engine itself decides whether a late post is too stale.
-            misfire_grace_time=None,
-        )
+        if when is not None and (self.wake_at is None or when < self.wake_at):
+            self._set(when)
         return when
 
     async def replan(self, channel_pk: int) -> None:
         await self.plan(channel_pk)
 
-    async def _run(self, channel_pk: int) -> None:
+    def _set(self, when: datetime | None) -> None:
+        self.wake_at = when
+        if when is None:
+            if self.aps.get_job(WAKEUP):
+                self.aps.remove_job(WAKEUP)
+            return
+        self.aps.add_job(
+            self.wake,
+            DateTrigger(run_date=self._real(when), timezone=UTC),
+            id=WAKEUP,
+            replace_existing=True,
+            coalesce=True,
+            # A late run is still right: the engine itself decides whether a late post is too stale.
+            misfire_grace_time=None,
+        )
+
+    async def wake(self) -> None:
         try:
-            await self.engine.run_channel(channel_pk)
+            await self.engine.tick()
         except Exception:
-            log.exception("channel %s: scheduled run failed; the sweep will retry", channel_pk)
-        await self.plan(channel_pk)
+            log.exception("scheduled run failed; the sweep will retry")
+        await self.plan_all()
 
     async def sweep(self) -> None:
         try:

@@ -16,41 +16,40 @@ from bot.store import channels as channel_store
 from tests.conftest import start_runtime
 
 
-async def test_jobs_are_rebuilt_from_the_database_at_start(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+async def test_the_wakeup_is_rebuilt_from_the_database_at_start(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
     first, _ = await start_runtime(runtimes, db_url, bank, clock)
     async with first.engine.tx() as conn:
-        for i, tz in enumerate(["UTC", "Asia/Tokyo", "America/Los_Angeles"]):
+        for i, tz in enumerate(["Asia/Tokyo", "America/Los_Angeles"]):
             await channel_store.save(
                 conn, Place("shell", "local", f"c{i}"), ChannelSettings(timezone=tz, post_time="09:00"), clock.now()
             )
-    # A fresh process knows nothing in memory: its jobs come from the channels table.
+    # A fresh process knows nothing in memory: its wake-up comes from the channels table.
     rt, _ = await start_runtime(runtimes, db_url, bank, clock)
     await rt.scheduler.start(paused=True)
     jobs = {j.id: j for j in rt.scheduler.aps.get_jobs()}
-    assert {"sweep", "channel:1", "channel:2", "channel:3"} <= set(jobs)
+    assert set(jobs) == {"sweep", "wakeup"}  # one job, however many channels
     real_now = datetime.now(UTC)
+    due = clock.now() + (jobs["wakeup"].trigger.run_date - real_now)  # undo the real-time conversion
+    # Monday 08:00 UTC: Los Angeles posts at 17:00 UTC today, Tokyo's Tuesday 09:00 is Tuesday 00:00 UTC.
+    assert abs(due - datetime(2026, 11, 23, 17, 0, tzinfo=UTC)) < timedelta(seconds=5)
+    assert jobs["wakeup"].misfire_grace_time is None  # a late job still runs; the engine judges staleness
+    # A channel set up for earlier moves the wake-up earlier.
+    async with rt.engine.tx() as conn:
+        ch, _ = await channel_store.save(conn, Place("shell", "local", "utc"), ChannelSettings(), clock.now())
+    assert await rt.scheduler.plan(ch.id) == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    assert rt.scheduler.wake_at == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
-    def due(job_id: str) -> datetime:  # engine time of the job, undoing the real-time conversion
-        return clock.now() + (jobs[job_id].trigger.run_date - real_now)
 
-    # Monday 08:00 UTC: UTC posts at 09:00 today; Tokyo's Tuesday 09:00 is Tuesday 00:00 UTC;
-    # Los Angeles posts at 17:00 UTC today.
-    assert abs(due("channel:1") - datetime(2026, 11, 23, 9, 0, tzinfo=UTC)) < timedelta(seconds=5)
-    assert abs(due("channel:2") - datetime(2026, 11, 24, 0, 0, tzinfo=UTC)) < timedelta(seconds=5)
-    assert abs(due("channel:3") - datetime(2026, 11, 23, 17, 0, tzinfo=UTC)) < timedelta(seconds=5)
-    assert jobs["channel:1"].misfire_grace_time is None  # a late job still runs; the engine judges staleness
-
-
-async def test_a_job_replans_itself_after_running(sqlite_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+async def test_a_wakeup_replans_itself_after_running(sqlite_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
     rt, platform = await start_runtime(runtimes, sqlite_url, bank, clock)
     async with rt.engine.tx() as conn:
-        ch, _ = await channel_store.save(conn, Place("shell", "local", "c"), ChannelSettings(), clock.now())
+        await channel_store.save(conn, Place("shell", "local", "c"), ChannelSettings(), clock.now())
     await rt.scheduler.start(paused=True)
+    assert rt.scheduler.wake_at == datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     clock.advance(timedelta(hours=1))
-    await rt.scheduler._run(ch.id)  # what APScheduler calls at 09:00
+    await rt.scheduler.wake()  # what APScheduler calls at 09:00
     assert len(platform.posts()) == 1
-    nxt = await rt.engine.next_due(ch.id)
-    assert nxt == datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # the reveal, 8 hours after the post
+    assert rt.scheduler.wake_at == datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # the reveal, 8 hours later
 
 
 def test_db_upgrade_and_current(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]

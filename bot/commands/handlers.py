@@ -110,7 +110,7 @@ async def practice(c: Commands, cmd: Command) -> list[Response]:
 
 async def practice_reply(c: Commands, actor: Actor, topic: str | None, difficulty: str | None) -> list[Response]:
     bank = c.engine.bank
-    pool = [q for q in bank.questions.values() if not q.legacy]
+    pool = [q for q in bank.in_order() if not q.legacy]
     if topic and topic not in ("*", "all", "any"):
         tid = bank.resolve_topic(topic)
         if tid is None:

@@ -98,9 +98,16 @@ class Bank:
     questions: dict[str, Question] = field(default_factory=dict)
     topics: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    _sorted: list[Question] | None = field(default=None, repr=False, compare=False)
 
     def get(self, question_id: str) -> Question | None:
         return self.questions.get(question_id)
+
+    def in_order(self) -> list[Question]:
+        """Every question sorted by id: a stable order, so a seeded random choice is the same everywhere."""
+        if self._sorted is None or len(self._sorted) != len(self.questions):
+            self._sorted = sorted(self.questions.values(), key=lambda q: q.id)
+        return self._sorted
 
     def by_topic(self) -> dict[str, list[Question]]:
         out: dict[str, list[Question]] = {t: [] for t in self.topics}

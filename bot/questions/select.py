@@ -20,9 +20,7 @@ def eligible(bank: Bank, settings: ChannelSettings) -> list[Question]:
     """The channel's pool: its topics (all when none chosen), legacy questions only if the channel opted in."""
     topics = set(settings.topics)
     return [
-        q
-        for q in bank.questions.values()
-        if (not topics or q.topic in topics) and (settings.include_legacy or not q.legacy)
+        q for q in bank.in_order() if (not topics or q.topic in topics) and (settings.include_legacy or not q.legacy)
     ]
 
 
@@ -42,6 +40,8 @@ def choose(
         return None
     wanted = set(difficulties)
     preferred = [q for q in pool if q.difficulty in wanted] or pool
+    if not usage:
+        return rng.choice(preferred)  # a new channel: everything is fresh
     least = min(usage.get(q.id, Usage(0, -1)).times for q in preferred)
     fresh = [q for q in preferred if usage.get(q.id, Usage(0, -1)).times == least]
     if least > 0:
@@ -49,5 +49,5 @@ def choose(
         recent = max(usage[q.id].last_round for q in fresh)
         older = [q for q in fresh if usage[q.id].last_round != recent]
         fresh = older or fresh
-    fresh.sort(key=lambda q: q.id)  # a stable order, so a seeded rng gives the same pick everywhere
+    # The pool comes in id order (Bank.in_order), so a seeded rng picks the same question everywhere.
     return rng.choice(fresh)

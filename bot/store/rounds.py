@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import ACTIVE_STATES, HELD_STATES, Round, RoundState
@@ -230,3 +230,132 @@ async def claim_done(conn: AsyncConnection, channel_pk: int, kind: str, period: 
 async def claimed(conn: AsyncConnection, channel_pk: int, kind: str, period: str) -> bool:
     q = select(claims.c.id).where(claims.c.channel_id == channel_pk, claims.c.kind == kind, claims.c.period == period)
     return (await conn.execute(q)).first() is not None
+
+
+# -- batched forms, for sweeping thousands of channels at once ------------------------------------------------
+
+
+async def due(conn: AsyncConnection, now: datetime) -> list[Round]:
+    """Every round that needs a step now: overdue reveals and closes, and busy states whose lease ran out."""
+    busy = [RoundState.POSTING.value, RoundState.REVEALING.value, RoundState.CLOSING.value]
+    q = (
+        select(rounds)
+        .where(
+            or_(
+                and_(rounds.c.state == RoundState.OPEN.value, rounds.c.reveal_at <= now),
+                and_(rounds.c.state == RoundState.REVEALED.value, rounds.c.close_at <= now),
+                and_(rounds.c.state.in_(busy), or_(rounds.c.lease_until.is_(None), rounds.c.lease_until < now)),
+            )
+        )
+        .order_by(rounds.c.id)
+    )
+    return [_round(r) for r in (await conn.execute(q)).all()]
+
+
+async def existing_slots(conn: AsyncConnection, slots: Iterable[str]) -> set[tuple[int, str]]:
+    """Which (channel, slot) pairs already have a round, for the given slot keys (dates)."""
+    keys = sorted(set(slots))
+    if not keys:
+        return set()
+    q = select(rounds.c.channel_id, rounds.c.slot).where(rounds.c.slot.in_(keys))
+    return {(r.channel_id, r.slot) for r in (await conn.execute(q)).all()}
+
+
+async def active_in(conn: AsyncConnection, channel_ids: Iterable[int]) -> list[Round]:
+    ids = list(channel_ids)
+    if not ids:
+        return []
+    q = select(rounds).where(rounds.c.state.in_([s.value for s in ACTIVE_STATES]), rounds.c.channel_id.in_(ids))
+    return [_round(r) for r in (await conn.execute(q)).all()]
+
+
+async def usage_in(conn: AsyncConnection, channel_ids: Iterable[int]) -> dict[int, dict[str, Usage]]:
+    ids = list(channel_ids)
+    out: dict[int, dict[str, Usage]] = {i: {} for i in ids}
+    if not ids:
+        return out
+    q = (
+        select(rounds.c.channel_id, rounds.c.question_id, func.count().label("n"), func.max(rounds.c.id).label("last"))
+        .where(
+            rounds.c.channel_id.in_(ids),
+            rounds.c.question_id.is_not(None),
+            rounds.c.state.in_([s.value for s in HELD_STATES]),
+        )
+        .group_by(rounds.c.channel_id, rounds.c.question_id)
+    )
+    for r in (await conn.execute(q)).all():
+        out[r.channel_id][r.question_id] = Usage(int(r.n), int(r.last))
+    return out
+
+
+async def create_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Insert rounds for many (channel, slot) pairs at once; returns {channel_id: round_id} for the ones we won."""
+    won: dict[int, int] = {}
+    for start in range(0, len(rows), 500):
+        stmt = (
+            insert(conn, rounds)
+            .values(rows[start : start + 500])
+            .on_conflict_do_nothing(index_elements=["channel_id", "slot"])
+            .returning(rounds.c.id, rounds.c.channel_id)
+        )
+        won.update({r.channel_id: r.id for r in (await conn.execute(stmt)).all()})
+    return won
+
+
+async def claimed_periods(conn: AsyncConnection, kind: str, periods: Iterable[str]) -> set[tuple[int, str]]:
+    keys = sorted(set(periods))
+    if not keys:
+        return set()
+    q = select(claims.c.channel_id, claims.c.period).where(claims.c.kind == kind, claims.c.period.in_(keys))
+    return {(r.channel_id, r.period) for r in (await conn.execute(q)).all()}
+
+
+async def next_deadline(conn: AsyncConnection) -> datetime | None:
+    """The earliest reveal, close or lease expiry among active rounds."""
+    q = select(
+        func.min(rounds.c.reveal_at).filter(rounds.c.state == RoundState.OPEN.value),
+        func.min(rounds.c.close_at).filter(rounds.c.state == RoundState.REVEALED.value),
+        func.min(rounds.c.lease_until).filter(
+            rounds.c.state.in_([RoundState.POSTING.value, RoundState.REVEALING.value, RoundState.CLOSING.value])
+        ),
+    )
+    row = (await conn.execute(q)).one()
+    found = [t for t in row if t is not None]
+    if not found:
+        return None
+    # MIN over a UtcDateTime column comes back untyped on SQLite (a string): normalise.
+    return min(_as_utc(t) for t in found)
+
+
+def _as_utc(value: Any) -> datetime:
+    from datetime import UTC
+
+    when: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+async def finish_many(conn: AsyncConnection, owner: str, posted: list[dict[str, Any]]) -> int:
+    """Record many posts at once: POSTING -> OPEN for each round we still hold. Each dict has rid, posted_at,
+    reveal_at, close_at, message_id, thread_id. Returns how many were ours to record."""
+    if not posted:
+        return 0
+    stmt = (
+        update(rounds)
+        .where(
+            rounds.c.id == bindparam("b_rid"),
+            rounds.c.state == RoundState.POSTING.value,
+            rounds.c.lease_owner == owner,
+        )
+        .values(
+            state=RoundState.OPEN.value,
+            lease_owner=None,
+            lease_until=None,
+            posted_at=bindparam("b_posted_at"),
+            reveal_at=bindparam("b_reveal_at"),
+            close_at=bindparam("b_close_at"),
+            message_id=bindparam("b_message_id"),
+            thread_id=bindparam("b_thread_id"),
+        )
+    )
+    result = await conn.execute(stmt, [{f"b_{k}": v for k, v in p.items()} for p in posted])
+    return int(result.rowcount or 0)

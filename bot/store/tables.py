@@ -117,6 +117,7 @@ rounds = Table(
     UniqueConstraint("channel_id", "slot", name="uq_rounds_channel_slot"),
     Index("ix_rounds_thread", "thread_id"),
     Index("ix_rounds_state_channel", "state", "channel_id"),
+    Index("ix_rounds_slot", "slot"),  # the sweep asks which channels already have today's round
 )
 
 answers = Table(
