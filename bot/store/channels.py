@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,20 @@ from bot.settings import ChannelSettings
 from bot.store.dialect import insert
 from bot.store.tables import channels, members
 
+_SETTINGS: dict[str, ChannelSettings] = {}
+
+
+def _settings(data: Any) -> ChannelSettings:
+    """Parsed settings, shared between channels with identical ones: most channels keep the defaults, and
+    validating ten thousand copies on every sweep would dominate it. Settings are never changed in place."""
+    key = json.dumps(data, sort_keys=True)
+    found = _SETTINGS.get(key)
+    if found is None:
+        if len(_SETTINGS) > 10_000:
+            _SETTINGS.clear()
+        found = _SETTINGS[key] = ChannelSettings.model_validate(data)
+    return found
+
 
 def _channel(row: Any) -> Channel:
     return Channel(
@@ -22,7 +37,7 @@ def _channel(row: Any) -> Channel:
         space_id=row.space_id,
         channel_id=row.channel_id,
         name=row.name,
-        settings=ChannelSettings.model_validate(row.settings),
+        settings=_settings(row.settings),
         enabled=row.enabled,
         active_since=row.active_since,
         paused_reason=row.paused_reason,

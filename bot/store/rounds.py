@@ -290,16 +290,18 @@ async def usage_in(conn: AsyncConnection, channel_ids: Iterable[int]) -> dict[in
 
 async def create_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[int, int]:
     """Insert rounds for many (channel, slot) pairs at once; returns {channel_id: round_id} for the ones we won."""
-    won: dict[int, int] = {}
-    for start in range(0, len(rows), 500):
-        stmt = (
-            insert(conn, rounds)
-            .values(rows[start : start + 500])
-            .on_conflict_do_nothing(index_elements=["channel_id", "slot"])
-            .returning(rounds.c.id, rounds.c.channel_id)
-        )
-        won.update({r.channel_id: r.id for r in (await conn.execute(stmt)).all()})
-    return won
+    if not rows:
+        return {}
+    # One cached statement run with many parameter sets: SQLAlchemy batches it ("insertmanyvalues") into
+    # multi-row INSERTs itself, instead of compiling a new 500-row statement for every chunk.
+    columns = sorted({k for r in rows for k in r})
+    params = [{c: r.get(c) for c in columns} for r in rows]
+    stmt = (
+        insert(conn, rounds)
+        .on_conflict_do_nothing(index_elements=["channel_id", "slot"])
+        .returning(rounds.c.id, rounds.c.channel_id)
+    )
+    return {r.channel_id: r.id for r in (await conn.execute(stmt, params)).all()}
 
 
 async def claimed_periods(conn: AsyncConnection, kind: str, periods: Iterable[str]) -> set[tuple[int, str]]:
