@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Text, func, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import Actor, Place
@@ -18,16 +18,22 @@ from bot.store.tables import channels, members
 _SETTINGS: dict[str, ChannelSettings] = {}
 
 
-def _settings(data: Any) -> ChannelSettings:
+def _settings(raw: Any) -> ChannelSettings:
     """Parsed settings, shared between channels with identical ones: most channels keep the defaults, and
-    validating ten thousand copies on every sweep would dominate it. Settings are never changed in place."""
-    key = json.dumps(data, sort_keys=True)
+    decoding and validating ten thousand copies on every sweep would dominate it. The column is read as its
+    raw JSON text (see SETTINGS_TEXT), so a repeat costs one dictionary look-up. Never changed in place."""
+    key = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True)
     found = _SETTINGS.get(key)
     if found is None:
         if len(_SETTINGS) > 10_000:
             _SETTINGS.clear()
-        found = _SETTINGS[key] = ChannelSettings.model_validate(data)
+        found = _SETTINGS[key] = ChannelSettings.model_validate(json.loads(key))
     return found
+
+
+# The settings column as stored text: JSON on SQLite is text already; on PostgreSQL the cast gives its text.
+SETTINGS_TEXT = type_coerce(channels.c.settings, Text).label("settings")
+COLUMNS = [c for c in channels.c if c.name != "settings"] + [SETTINGS_TEXT]
 
 
 def _channel(row: Any) -> Channel:
@@ -48,7 +54,7 @@ def _channel(row: Any) -> Channel:
 async def find(conn: AsyncConnection, platform: str, space_id: str, channel_id: str) -> Channel | None:
     row = (
         await conn.execute(
-            select(channels).where(
+            select(*COLUMNS).where(
                 channels.c.platform == platform, channels.c.space_id == space_id, channels.c.channel_id == channel_id
             )
         )
@@ -57,12 +63,12 @@ async def find(conn: AsyncConnection, platform: str, space_id: str, channel_id: 
 
 
 async def get(conn: AsyncConnection, pk: int) -> Channel | None:
-    row = (await conn.execute(select(channels).where(channels.c.id == pk))).first()
+    row = (await conn.execute(select(*COLUMNS).where(channels.c.id == pk))).first()
     return _channel(row) if row else None
 
 
 async def all_channels(conn: AsyncConnection, platform: str | None = None) -> list[Channel]:
-    q = select(channels).order_by(channels.c.id)
+    q = select(*COLUMNS).order_by(channels.c.id)
     if platform:
         q = q.where(channels.c.platform == platform)
     return [_channel(r) for r in (await conn.execute(q)).all()]
