@@ -585,7 +585,7 @@ class Engine:
         async with self.tx() as conn:
             if not await round_store.claim(conn, ch.id, "leaderboard", slot.key, self.owner, now, self.lease()):
                 return
-            rows = await score_store.leaderboard(conn, [ch.id], slot.at - timedelta(days=7), slot.at, limit=10)
+            rows = await score_store.leaderboard_between(conn, [ch.id], slot.at - timedelta(days=7), slot.at, limit=10)
         msg = messages.standings(
             "Leaderboard: the last 7 days",
             rows,

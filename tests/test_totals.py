@@ -1,33 +1,33 @@
-"""The running totals always equal the ledger's sums: retried awards add nothing, forget-me removes them."""
+"""The standings always equal the ledger's sums, for every scope and period: retried awards add nothing,
+forget-me removes them, and a rebuild from the ledger gives the same boards."""
 
 from __future__ import annotations
 
 import random
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.events import Actor, Place
 from bot.settings import ChannelSettings
 from bot.store import channels as channel_store
 from bot.store import scores
-from bot.store.tables import ledger, member_totals, rounds
+from bot.store.tables import ledger, rounds, standings
 from tests.conftest import start_runtime
 
 
 async def totals_match(conn) -> bool:  # type: ignore[no-untyped-def]
-    from_ledger = {
-        (r.channel_id, r.member_id): int(r.p)
-        for r in (
-            await conn.execute(
-                select(ledger.c.channel_id, ledger.c.member_id, func.sum(ledger.c.points).label("p")).group_by(
-                    ledger.c.channel_id, ledger.c.member_id
-                )
-            )
-        ).all()
-    }
-    kept = {(r.channel_id, r.member_id): r.points for r in (await conn.execute(select(member_totals))).all()}
-    return from_ledger == kept
+    """Every standing equals the sum of its ledger rows (channel and server scope; all time, week, month)."""
+    rows = (
+        await conn.execute(select(ledger.c.channel_id, ledger.c.member_id, ledger.c.points, ledger.c.created_at))
+    ).all()
+    expected: dict[tuple[str, str, int], int] = {}
+    for r in rows:
+        for scope in (scores.channel_scope(r.channel_id), scores.space_scope("shell", "local")):
+            for period in ("all", scores.week_key(r.created_at, "UTC"), scores.month_key(r.created_at, "UTC")):
+                expected[(scope, period, r.member_id)] = expected.get((scope, period, r.member_id), 0) + r.points
+    kept = {(r.scope, r.period, r.member_id): r.points for r in (await conn.execute(select(standings))).all()}
+    return expected == kept
 
 
 async def test_totals_follow_the_ledger_through_retries_and_forgetting(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
@@ -58,7 +58,7 @@ async def test_totals_follow_the_ledger_through_retries_and_forgetting(db_url, b
                 .returning(rounds.c.id)
             )
             round_ids.append(res.scalar_one())
-    for step in range(60):
+    for step in range(60):  # spread over ten days, so several weeks and two months get standings
         rid = rng.choice(round_ids)
         ch = chans[round_ids.index(rid) % 2]
         batch = [
@@ -67,7 +67,7 @@ async def test_totals_follow_the_ledger_through_retries_and_forgetting(db_url, b
             )
             for m in rng.sample(people, 3)
         ]
-        clock.advance(timedelta(minutes=1))
+        clock.advance(timedelta(hours=4))
         async with rt.engine.tx() as conn:
             await scores.award(conn, batch, clock.now())
             if step % 3 == 0:
@@ -76,10 +76,17 @@ async def test_totals_follow_the_ledger_through_retries_and_forgetting(db_url, b
     async with rt.engine.tx() as conn:
         await scores.forget(conn, people[0].id)
         assert await totals_match(conn)
-        board = await scores.leaderboard(conn, [chans[0].id], None, None)
+        scope = scores.channel_scope(chans[0].id)
+        board = await scores.leaderboard(conn, scope, "all")
+        week = await scores.leaderboard(conn, scope, scores.week_key(clock.now(), "UTC"))
+        ranks = [await scores.standing_of(conn, scope, "all", s.member_id) for s in board]
         await scores.rebuild_totals(conn)
         assert await totals_match(conn)
-        assert await scores.leaderboard(conn, [chans[0].id], None, None) == board
-        # All time read from the totals equals a period that covers everything, read from the ledger.
-        everything = await scores.leaderboard(conn, [chans[0].id], clock.now() - timedelta(days=365), None)
+        assert await scores.leaderboard(conn, scope, "all") == board
+        assert await scores.leaderboard(conn, scope, scores.week_key(clock.now(), "UTC")) == week
+        assert ranks == board  # a member's own rank agrees with their place on the board
+        # All time from the standings equals a window covering everything, summed from the ledger.
+        everything = await scores.leaderboard_between(
+            conn, [chans[0].id], clock.now() - timedelta(days=365), clock.now() + timedelta(days=1)
+        )
         assert [(s.member_id, s.points) for s in everything] == [(s.member_id, s.points) for s in board]

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.store.db import create_engine
-from bot.store.scores import leaderboard
+from bot.store.scores import channel_scope, leaderboard
 from bot.store.tables import metadata
 from tests.shell_helpers import open_terminal
 
@@ -67,12 +67,12 @@ async def test_sqlite_to_postgresql(sqlite_url, pg_url, bank, clock, runtimes, t
     # Same standings, and new rows get fresh ids after the imported ones.
     sq = create_engine(sqlite_url)
     async with sq.connect() as conn:
-        expected = [(s.display_name, s.points) for s in await leaderboard(conn, [1], None, None)]
+        expected = [(s.display_name, s.points) for s in await leaderboard(conn, channel_scope(1), "all")]
     await sq.dispose()
     assert len(expected) == 2 and all(points > 0 for _, points in expected)
     pg = create_engine(pg_url)
     async with pg.connect() as conn:
-        assert [(s.display_name, s.points) for s in await leaderboard(conn, [1], None, None)] == expected
+        assert [(s.display_name, s.points) for s in await leaderboard(conn, channel_scope(1), "all")] == expected
     await pg.dispose()
     t2 = await open_terminal(pg_url, bank, clock, runtimes)
     out = await t2.type("/quiz admin post-now", "after the move")

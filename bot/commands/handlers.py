@@ -16,7 +16,7 @@ from bot.events import Actor, Command, Place
 from bot.models import Channel, RoundState
 from bot.questions.select import Usage, choose
 from bot.render import Button, Field, Message, Reply, Response, Style, UserText
-from bot.schedule import format_local, month_start, next_leaderboard_slot, next_post_slot, week_start
+from bot.schedule import format_local, next_leaderboard_slot, next_post_slot
 from bot.settings import ChannelSettings
 from bot.store import channels as channel_store
 from bot.store import rounds as round_store
@@ -130,31 +130,29 @@ async def practice_reply(c: Commands, actor: Actor, topic: str | None, difficult
     return [Reply(messages.practice_question(q, c.engine.topic_title(q.topic)))]
 
 
-def _period(cmd: Command, tz: str, now: Any) -> tuple[str, Any]:
+def _period(cmd: Command, tz: str, now: Any) -> tuple[str, str]:
+    """The label and standings key of the period asked for, in the channel's timezone."""
     period = cmd.options.get("period", "week")
     if period == "week":
-        return "this week", week_start(now, tz)
+        return "this week", score_store.week_key(now, tz)
     if period == "month":
-        return "this month", month_start(now, tz)
-    return "all time", None
+        return "this month", score_store.month_key(now, tz)
+    return "all time", "all"
 
 
 async def leaderboard(c: Commands, cmd: Command) -> list[Response]:
     now = c.engine.now()
     ch = await c._channel(cmd.place)
     tz = ch.settings.timezone if ch else c.engine.config.channel_defaults.timezone
-    label, since = _period(cmd, tz, now)
-    scope = cmd.options.get("scope", "channel")
+    label, period = _period(cmd, tz, now)
+    if cmd.options.get("scope", "channel") == "server" or ch is None:
+        scope, where = score_store.space_scope(cmd.place.platform, cmd.place.space_id), "all channels"
+    else:
+        scope, where = score_store.channel_scope(ch.id), ch.label
     async with c.engine.tx() as conn:
-        if scope == "server" or ch is None:
-            ids = await channel_store.in_space(conn, cmd.place.platform, cmd.place.space_id)
-            where = "all channels"
-        else:
-            ids = [ch.id]
-            where = ch.label
-        rows = await score_store.leaderboard(conn, ids, since, None, limit=10)
+        rows = await score_store.leaderboard(conn, scope, period, limit=10)
         me_member = await channel_store.find_member(conn, cmd.actor.platform, cmd.actor.space_id, cmd.actor.user_id)
-        me = await score_store.standing_of(conn, ids, me_member.id, since, None) if me_member else None
+        me = await score_store.standing_of(conn, scope, period, me_member.id) if me_member else None
     msg = messages.standings(
         f"Leaderboard, {label} ({where})", rows, me, "No points yet in this period: answer today's question!"
     )
@@ -174,7 +172,10 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
             member = await channel_store.ensure_member(conn, cmd.actor, c.engine.now())
         ids = [ch.id] if ch else await channel_store.in_space(conn, cmd.place.platform, cmd.place.space_id)
         counts = await score_store.counts(conn, member.id, ids)
-        standing = await score_store.standing_of(conn, ids, member.id, None, None)
+        scope = (
+            score_store.channel_scope(ch.id) if ch else score_store.space_scope(cmd.place.platform, cmd.place.space_id)
+        )
+        standing = await score_store.standing_of(conn, scope, "all", member.id)
         # In a channel, that channel's streak; elsewhere (Slack's App Home), the best of the member's channels.
         pairs = [await streaks_for(conn, cid, member.id) for cid in ids]
         current = max((p[0] for p in pairs), default=0)

@@ -36,7 +36,12 @@ async def upgrade(engine: AsyncEngine) -> tuple[str | None, str | None]:
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
-        return await conn.run_sync(_upgrade_sync)
+        before, after = await conn.run_sync(_upgrade_sync)
+        if conn.info.pop("rebuild_standings", False):
+            from bot.store.scores import rebuild_totals
+
+            await rebuild_totals(conn)  # standings arrived in 0003; fill them from the existing ledger
+        return before, after
 
 
 def _upgrade_sync(connection: Connection) -> tuple[str | None, str | None]:
@@ -45,6 +50,8 @@ def _upgrade_sync(connection: Connection) -> tuple[str | None, str | None]:
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")
     after = MigrationContext.configure(connection).get_current_revision()
+    if before in ("0001", "0002"):
+        connection.info["rebuild_standings"] = True  # see upgrade(): computed from the ledger after migrating
     if before != after:
         log.info("database migrated from %s to %s", before or "empty", after)
     return before, after

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, delete, func, or_, select
+from sqlalchemy import and_, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.questions.select import Usage
 from bot.store.dialect import insert
-from bot.store.tables import answers, ledger, member_totals, members, practice, rounds, votes
+from bot.store.tables import answers, channels, ledger, members, practice, rounds, standings, votes
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,58 @@ class Standing:
     points: int
 
 
+def channel_scope(channel_id: int) -> str:
+    return f"c:{channel_id}"
+
+
+def space_scope(platform: str, space_id: str) -> str:
+    return f"s:{platform}:{space_id}"[:96]
+
+
+def week_key(when: datetime, tz: str) -> str:
+    local = when.astimezone(ZoneInfo(tz)).date()
+    return f"w:{local - timedelta(days=local.weekday())}"
+
+
+def month_key(when: datetime, tz: str) -> str:
+    return f"m:{when.astimezone(ZoneInfo(tz)):%Y-%m}"
+
+
+def _keys(channel_id: int, platform: str, space_id: str, tz: str, when: datetime) -> list[tuple[str, str]]:
+    periods = ("all", week_key(when, tz), month_key(when, tz))
+    return [(scope, p) for scope in (channel_scope(channel_id), space_scope(platform, space_id)) for p in periods]
+
+
+async def _channel_info(conn: AsyncConnection, ids: set[int]) -> dict[int, tuple[str, str, str]]:
+    from bot.store.channels import SETTINGS_TEXT, _settings
+
+    q = select(channels.c.id, channels.c.platform, channels.c.space_id, SETTINGS_TEXT).where(channels.c.id.in_(ids))
+    return {r.id: (r.platform, r.space_id, _settings(r.settings).timezone) for r in (await conn.execute(q)).all()}
+
+
+async def _add_standings(conn: AsyncConnection, increments: dict[tuple[str, str, int], tuple[int, datetime]]) -> None:
+    if not increments:
+        return
+    stmt = insert(conn, standings)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["scope", "period", "member_id"],
+        set_={
+            "points": standings.c.points + stmt.excluded.points,
+            "last_at": case(
+                (stmt.excluded.last_at > standings.c.last_at, stmt.excluded.last_at), else_=standings.c.last_at
+            ),
+        },
+    )
+    params = [
+        {"scope": sc, "period": pe, "member_id": m, "points": pts, "last_at": at}
+        for (sc, pe, m), (pts, at) in increments.items()
+    ]
+    await conn.execute(stmt, params)
+
+
 async def award(conn: AsyncConnection, rows: Sequence[Award], now: datetime) -> int:
-    """Append awards to the ledger; a row that already exists (a retried close) is left as it was. The running
-    totals grow by exactly the rows written here, in the same transaction. Returns rows written."""
+    """Append awards to the ledger; a row that already exists (a retried close) is left as it was. The
+    standings grow by exactly the rows written here, in the same transaction. Returns rows written."""
     values = [{**r.__dict__, "created_at": now} for r in rows if r.points]
     if not values:
         return 0
@@ -49,134 +99,105 @@ async def award(conn: AsyncConnection, rows: Sequence[Award], now: datetime) -> 
         .returning(ledger.c.channel_id, ledger.c.member_id, ledger.c.points)
     )
     written = (await conn.execute(stmt)).all()
-    added: dict[tuple[int, int], int] = {}
-    for row in written:
-        added[(row.channel_id, row.member_id)] = added.get((row.channel_id, row.member_id), 0) + row.points
-    if added:
-        up = insert(conn, member_totals).values(
-            [{"channel_id": c, "member_id": m, "points": p, "last_at": now} for (c, m), p in added.items()]
-        )
-        up = up.on_conflict_do_update(
-            index_elements=["channel_id", "member_id"],
-            set_={
-                "points": member_totals.c.points + up.excluded.points,
-                "last_at": case(
-                    (up.excluded.last_at > member_totals.c.last_at, up.excluded.last_at), else_=member_totals.c.last_at
-                ),
-            },
-        )
-        await conn.execute(up)
+    info = await _channel_info(conn, {r.channel_id for r in written})
+    increments: dict[tuple[str, str, int], tuple[int, datetime]] = {}
+    for r in written:
+        platform, space, tz = info[r.channel_id]
+        for scope, period in _keys(r.channel_id, platform, space, tz, now):
+            pts, _ = increments.get((scope, period, r.member_id), (0, now))
+            increments[(scope, period, r.member_id)] = (pts + r.points, now)
+    await _add_standings(conn, increments)
     return len(written)
 
 
 async def rebuild_totals(conn: AsyncConnection) -> None:
-    """Recompute the running totals from the ledger (after a bulk load, or to check them)."""
-    await conn.execute(delete(member_totals))
-    await conn.execute(
-        member_totals.insert().from_select(
-            ["channel_id", "member_id", "points", "last_at"],
-            select(
-                ledger.c.channel_id, ledger.c.member_id, func.sum(ledger.c.points), func.max(ledger.c.created_at)
-            ).group_by(ledger.c.channel_id, ledger.c.member_id),
-        )
-    )
+    """Recompute every standing from the ledger (after a bulk load or an upgrade, or to check them)."""
+    await conn.execute(delete(standings))
+    info = await _channel_info(conn, {r.id for r in (await conn.execute(select(channels.c.id))).all()})
+    totals: dict[tuple[str, str, int], tuple[int, datetime]] = {}
+    result = await conn.stream(select(ledger.c.channel_id, ledger.c.member_id, ledger.c.points, ledger.c.created_at))
+    async for r in result:
+        platform, space, tz = info[r.channel_id]
+        for key in _keys(r.channel_id, platform, space, tz, r.created_at):
+            pts, at = totals.get((key[0], key[1], r.member_id), (0, r.created_at))
+            totals[(key[0], key[1], r.member_id)] = (pts + r.points, max(at, r.created_at))
+    items = list(totals.items())
+    for start in range(0, len(items), 5000):
+        await _add_standings(conn, dict(items[start : start + 5000]))
 
 
-def _totals(channel_ids: Sequence[int], since: datetime | None, until: datetime | None) -> Subquery:
-    """Points and time of the last point per member over a period. All time comes from the running totals
-    (one row per member and channel) instead of summing every ledger row ever written."""
-    if since is None and until is None:
-        return (
-            select(
-                member_totals.c.member_id,
-                func.sum(member_totals.c.points).label("points"),
-                func.max(member_totals.c.last_at).label("last_at"),
-            )
-            .where(member_totals.c.channel_id.in_(list(channel_ids)))
-            .group_by(member_totals.c.member_id)
-            .subquery()
-        )
-    conds: list[ColumnElement[bool]] = [ledger.c.channel_id.in_(list(channel_ids))]
-    if since is not None:
-        conds.append(ledger.c.created_at >= since)
-    if until is not None:
-        conds.append(ledger.c.created_at < until)
-    return (
-        select(
-            ledger.c.member_id,
-            func.sum(ledger.c.points).label("points"),
-            func.max(ledger.c.created_at).label("last_at"),
-        )
-        .where(*conds)
-        .group_by(ledger.c.member_id)
-        .subquery()
-    )
-
-
-async def leaderboard(
-    conn: AsyncConnection,
-    channel_ids: Sequence[int],
-    since: datetime | None,
-    until: datetime | None,
-    limit: int = 10,
-) -> list[Standing]:
-    """Top members by points. Tie-break: whoever reached the total first ranks higher, then by name."""
-    if not channel_ids:
-        return []
-    t = _totals(channel_ids, since, until)
+async def leaderboard(conn: AsyncConnection, scope: str, period: str, limit: int = 10) -> list[Standing]:
+    """Top members of a scope and period. Ties: whoever reached the total first, then whoever joined first.
+    Reads the rank index in order and stops after ``limit`` rows, however many members there are."""
     q = (
-        select(t.c.member_id, t.c.points, members.c.user_id, members.c.display_name)
-        .join(members, members.c.id == t.c.member_id)
-        .where(t.c.points > 0)
-        .order_by(t.c.points.desc(), t.c.last_at.asc(), members.c.display_name.asc(), t.c.member_id.asc())
+        select(standings.c.member_id, standings.c.points, members.c.user_id, members.c.display_name)
+        .join(members, members.c.id == standings.c.member_id)
+        .where(standings.c.scope == scope, standings.c.period == period, standings.c.points > 0)
+        .order_by(standings.c.points.desc(), standings.c.last_at.asc(), standings.c.member_id.asc())
         .limit(limit)
     )
     rows = (await conn.execute(q)).all()
     return [Standing(i, r.member_id, r.user_id, r.display_name, int(r.points)) for i, r in enumerate(rows, start=1)]
 
 
-async def standing_of(
-    conn: AsyncConnection,
-    channel_ids: Sequence[int],
-    member_id: int,
-    since: datetime | None,
-    until: datetime | None,
-) -> Standing | None:
-    """The member's own rank under the same ordering as :func:`leaderboard`, without listing everyone."""
-    if not channel_ids:
-        return None
-    t = _totals(channel_ids, since, until)
+async def standing_of(conn: AsyncConnection, scope: str, period: str, member_id: int) -> Standing | None:
+    """The member's own rank under the same order as :func:`leaderboard`: a count along the rank index."""
     me = (
         await conn.execute(
-            select(t.c.points, t.c.last_at, members.c.user_id, members.c.display_name)
-            .join(members, members.c.id == t.c.member_id)
-            .where(t.c.member_id == member_id)
+            select(standings.c.points, standings.c.last_at, members.c.user_id, members.c.display_name)
+            .join(members, members.c.id == standings.c.member_id)
+            .where(standings.c.scope == scope, standings.c.period == period, standings.c.member_id == member_id)
         )
     ).first()
-    if me is None or not me.points:
+    if me is None or me.points <= 0:
         return None
     ahead = (
         await conn.execute(
             select(func.count())
-            .select_from(t.join(members, members.c.id == t.c.member_id))
+            .select_from(standings)
             .where(
-                t.c.points > 0,
+                standings.c.scope == scope,
+                standings.c.period == period,
                 or_(
-                    t.c.points > me.points,
-                    and_(t.c.points == me.points, t.c.last_at < me.last_at),
+                    standings.c.points > me.points,
+                    and_(standings.c.points == me.points, standings.c.last_at < me.last_at),
                     and_(
-                        t.c.points == me.points,
-                        t.c.last_at == me.last_at,
-                        or_(
-                            members.c.display_name < me.display_name,
-                            and_(members.c.display_name == me.display_name, t.c.member_id < member_id),
-                        ),
+                        standings.c.points == me.points,
+                        standings.c.last_at == me.last_at,
+                        standings.c.member_id < member_id,
                     ),
                 ),
             )
         )
     ).scalar_one()
     return Standing(int(ahead) + 1, member_id, me.user_id, me.display_name, int(me.points))
+
+
+async def leaderboard_between(
+    conn: AsyncConnection, channel_ids: Sequence[int], since: datetime, until: datetime, limit: int = 10
+) -> list[Standing]:
+    """Top members over any window, summed from the ledger: the weekly post's rolling seven days."""
+    if not channel_ids:
+        return []
+    t = (
+        select(
+            ledger.c.member_id,
+            func.sum(ledger.c.points).label("points"),
+            func.max(ledger.c.created_at).label("last_at"),
+        )
+        .where(ledger.c.channel_id.in_(list(channel_ids)), ledger.c.created_at >= since, ledger.c.created_at < until)
+        .group_by(ledger.c.member_id)
+        .subquery()
+    )
+    q = (
+        select(t.c.member_id, t.c.points, members.c.user_id, members.c.display_name)
+        .join(members, members.c.id == t.c.member_id)
+        .where(t.c.points > 0)
+        .order_by(t.c.points.desc(), t.c.last_at.asc(), t.c.member_id.asc())
+        .limit(limit)
+    )
+    rows = (await conn.execute(q)).all()
+    return [Standing(i, r.member_id, r.user_id, r.display_name, int(r.points)) for i, r in enumerate(rows, start=1)]
 
 
 @dataclass(frozen=True)
@@ -248,7 +269,7 @@ async def forget(conn: AsyncConnection, member_id: int) -> dict[str, int]:
     )
     counts["answers"] = int((await conn.execute(delete(answers).where(answers.c.member_id == member_id))).rowcount or 0)
     counts["points"] = int((await conn.execute(delete(ledger).where(ledger.c.member_id == member_id))).rowcount or 0)
-    await conn.execute(delete(member_totals).where(member_totals.c.member_id == member_id))
+    await conn.execute(delete(standings).where(standings.c.member_id == member_id))
     counts["practice"] = int(
         (await conn.execute(delete(practice).where(practice.c.member_id == member_id))).rowcount or 0
     )

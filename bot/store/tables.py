@@ -165,17 +165,28 @@ ledger = Table(
     Index("ix_ledger_member", "member_id"),
 )
 
-# Derived from the ledger, for fast all-time standings: each member's total per channel. Written only in the
-# transaction that appends the ledger rows it sums, from the rows that insert actually wrote, so a retried
-# close adds nothing; `scores.rebuild_totals` recomputes it from the ledger at any time.
-member_totals = Table(
-    "member_totals",
+# Derived from the ledger, so every leaderboard is a short index read: each member's points per scope
+# ("c:<channel id>" or "s:<platform>:<space id>") and period ("all", "w:<Monday>", "m:<yyyy-mm>", in the
+# channel's timezone). Written only in the transaction that appends the ledger rows it sums, from the rows
+# that insert actually wrote, so a retried close adds nothing; `scores.rebuild_totals` recomputes it.
+standings = Table(
+    "standings",
     metadata,
-    Column("channel_id", ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True),
+    Column("scope", String(96), primary_key=True),
+    Column("period", String(16), primary_key=True),
     Column("member_id", ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
     Column("points", Integer, nullable=False),
     Column("last_at", UtcDateTime(), nullable=False),
-    Index("ix_member_totals_rank", "channel_id", "points", "last_at"),
+)
+# Rank order: most points, then whoever got there first, then whoever joined first. Every board reads it in
+# order and stops after ten rows; a member's rank is a count along it.
+Index(
+    "ix_standings_rank",
+    standings.c.scope,
+    standings.c.period,
+    standings.c.points.desc(),
+    standings.c.last_at,
+    standings.c.member_id,
 )
 
 # Exactly-once for transitions that are not a round row: the weekly leaderboard post.
