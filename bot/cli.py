@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     stats = qsub.add_parser("stats", help="count questions per topic and difficulty")
     stats.add_argument("paths", nargs="*", type=Path)
 
+    bench = sub.add_parser("bench", help="run the benchmarks (from a checkout): figures, not tests")
+    bench.add_argument("--quick", action="store_true", help="small sizes, under a minute or two")
+    bench.add_argument("only", nargs="*", help="ingest, latency, leaderboard, fanout (default: all)")
+
     cmds = sub.add_parser("commands", help="platform slash commands")
     csub = cmds.add_subparsers(dest="ccmd", metavar="ACTION")
     sync = csub.add_parser("sync", help="register the slash commands with the platform (after install or upgrade)")
@@ -92,6 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.parse_args(["db", "--help"])
             return 2
         return asyncio.run(_db(args.dbcmd, config.database_url, getattr(args, "file", None)))
+    if args.cmd == "bench":
+        try:
+            from bench.run import main as bench_main
+        except ModuleNotFoundError:
+            print("error: the benchmarks live in the source checkout: run this from the repository.", file=sys.stderr)
+            return 2
+        return bench_main([*(["--quick"] if args.quick else []), *args.only])
     if args.cmd == "commands":
         if args.ccmd != "sync":
             parser.parse_args(["commands", "--help"])
