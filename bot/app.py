@@ -114,10 +114,10 @@ class Core:
         answers are frozen so the ballot shows exactly what voters read, and the thread is for discussion."""
         async with self.engine.tx() as conn:
             rnd = None
-            ch = await channel_store.find(conn, place.platform, place.space_id, place.channel_id)
-            if ch is not None and place.thread_id is not None:
-                found = await round_store.by_thread(conn, ch.id, place.thread_id)
-                rnd = await round_store.get(conn, found.id, lock=True) if found else None
+            if place.thread_id is not None:
+                rnd = await round_store.for_thread(
+                    conn, place.platform, place.space_id, place.channel_id, place.thread_id
+                )
             yield (conn, rnd) if rnd is not None and rnd.state == RoundState.OPEN else None
 
     async def _answer_posted(self, event: MessagePosted) -> list[Response]:
@@ -205,10 +205,10 @@ class Core:
             return [Reply(messages.say("That vote button is broken; please use the ballot in the thread."))]
         now = self.engine.now()
         async with self.engine.tx() as conn:
-            rnd = await round_store.get(conn, round_id, lock=True)
-            ch = await channel_store.get(conn, rnd.channel_id) if rnd else None
-            if rnd is None or ch is None or (ch.platform, ch.space_id) != (event.place.platform, event.place.space_id):
+            found = await round_store.with_space(conn, round_id)
+            if found is None or found[1:] != (event.place.platform, event.place.space_id):
                 return [Reply(messages.say("I can't find that round."))]
+            rnd = found[0]
             if rnd.state in (RoundState.POSTING, RoundState.OPEN, RoundState.REVEALING):
                 return [Reply(messages.say("Voting has not opened yet."))]
             if rnd.state != RoundState.REVEALED:

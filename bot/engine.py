@@ -45,6 +45,7 @@ from bot.store import answers as answer_store
 from bot.store import channels as channel_store
 from bot.store import rounds as round_store
 from bot.store import scores as score_store
+from bot.store.db import READ_ONLY
 from bot.store.tables import seen_events
 from bot.streaks import run_length
 
@@ -89,6 +90,14 @@ class Engine:
         async with self.db.begin() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that only reads: on SQLite it does not take the write lock."""
+        async with self.db.connect() as conn:
+            conn = await conn.execution_options(**{READ_ONLY: True})
+            async with conn.begin():
+                yield conn
+
     def now(self) -> datetime:
         return self.clock.now()
 
@@ -105,14 +114,14 @@ class Engine:
         return self.bank.topics.get(topic, topic)
 
     async def channel(self, pk: int) -> Channel | None:
-        async with self.tx() as conn:
+        async with self.read() as conn:
             return await channel_store.get(conn, pk)
 
     # -- the sweep ----------------------------------------------------------------------------------------
 
     async def my_channels(self) -> list[Channel]:
         """The channels this process serves: on its platforms, and (sharded Discord) in its shards' guilds."""
-        async with self.tx() as conn:
+        async with self.read() as conn:
             chans = await channel_store.all_channels(conn)
         return [c for c in chans if c.platform in self.platforms and self.platforms[c.platform].owns(c)]
 
@@ -124,7 +133,7 @@ class Engine:
         the day's posts are claimed in bulk, sent concurrently and recorded together."""
         now = self.now()
         chans = {c.id: c for c in await self.my_channels()}
-        async with self.tx() as conn:
+        async with self.read() as conn:
             waiting = [r for r in await round_store.due(conn, now) if r.channel_id in chans]
         await _each(waiting, lambda r: self._step_guarded(chans[r.channel_id], r))
         enabled = [c for c in chans.values() if c.enabled]
@@ -193,7 +202,7 @@ class Engine:
         now = self.now()
         chans = [c for c in await self.my_channels() if c.enabled]
         times: list[datetime] = []
-        async with self.tx() as conn:
+        async with self.read() as conn:
             deadline = await round_store.next_deadline(conn)
         if deadline is not None:
             times.append(deadline)
@@ -222,7 +231,7 @@ class Engine:
                 candidates.append((ch, slot))
         if not candidates:
             return
-        async with self.tx() as conn:
+        async with self.read() as conn:
             existing = await round_store.existing_slots(conn, {slot.key for _, slot in candidates})
         grace = timedelta(minutes=self.config.timing.late_post_grace_minutes)
         todo = [(ch, slot) for ch, slot in candidates if (ch.id, slot.key) not in existing]
@@ -575,7 +584,7 @@ class Engine:
                 candidates.append((ch, slot))
         if not candidates:
             return
-        async with self.tx() as conn:
+        async with self.read() as conn:
             done = await round_store.claimed_periods(conn, "leaderboard", {slot.key for _, slot in candidates})
         todo = [(ch, slot) for ch, slot in candidates if (ch.id, slot.key) not in done]
         await _each(todo, lambda item: self._leaderboard(item[0], item[1]))

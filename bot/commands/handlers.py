@@ -60,7 +60,7 @@ class Commands:
             await self.on_change(channel_pk)
 
     async def _channel(self, place: Place) -> Channel | None:
-        async with self.engine.tx() as conn:
+        async with self.engine.read() as conn:
             return await channel_store.find(conn, place.platform, place.space_id, place.channel_id)
 
 
@@ -149,7 +149,7 @@ async def leaderboard(c: Commands, cmd: Command) -> list[Response]:
         scope, where = score_store.space_scope(cmd.place.platform, cmd.place.space_id), "all channels"
     else:
         scope, where = score_store.channel_scope(ch.id), ch.label
-    async with c.engine.tx() as conn:
+    async with c.engine.read() as conn:
         rows = await score_store.leaderboard(conn, scope, period, limit=10)
         me_member = await channel_store.find_member(conn, cmd.actor.platform, cmd.actor.space_id, cmd.actor.user_id)
         me = await score_store.standing_of(conn, scope, period, me_member.id) if me_member else None

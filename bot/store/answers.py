@@ -141,26 +141,27 @@ async def cast(
     """One vote per voter per answer, never for oneself, at most ``cap`` per voter per round.
 
     The caller holds the round row locked, so the cap cannot be overrun by two clicks at once."""
+    # One query answers every question the rules ask: whose answer, how many votes used, voted for it already?
+    used_q = (
+        select(func.count()).select_from(votes).where(votes.c.round_id == round_id, votes.c.voter_id == voter_id)
+    ).scalar_subquery()
+    already_q = (
+        select(func.count()).select_from(votes).where(votes.c.answer_id == answer_id, votes.c.voter_id == voter_id)
+    ).scalar_subquery()
     row = (
         await conn.execute(
-            select(answers.c.member_id, members.c.display_name)
+            select(answers.c.member_id, members.c.display_name, used_q.label("used"), already_q.label("already"))
             .join(members, members.c.id == answers.c.member_id)
             .where(answers.c.id == answer_id, answers.c.round_id == round_id)
         )
     ).first()
-    used = (
-        await conn.execute(
-            select(func.count()).select_from(votes).where(votes.c.round_id == round_id, votes.c.voter_id == voter_id)
-        )
-    ).scalar_one()
     if row is None:
+        used = (await conn.execute(select(used_q))).scalar_one()
         return VoteOutcome(VoteResult.UNKNOWN, cap - used)
+    used = int(row.used)
     if row.member_id == voter_id:
         return VoteOutcome(VoteResult.OWN, cap - used, row.display_name)
-    already = (
-        await conn.execute(select(votes.c.id).where(votes.c.answer_id == answer_id, votes.c.voter_id == voter_id))
-    ).first()
-    if already is not None:
+    if row.already:
         return VoteOutcome(VoteResult.ALREADY, cap - used, row.display_name)
     if used >= cap:
         return VoteOutcome(VoteResult.CAP, 0, row.display_name)

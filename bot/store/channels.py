@@ -132,30 +132,16 @@ async def set_enabled(conn: AsyncConnection, pk: int, enabled: bool, now: dateti
 
 
 async def ensure_member(conn: AsyncConnection, actor: Actor, now: datetime) -> Member:
-    """The member row for an actor, created on first sight; the display name follows renames."""
-    key = (
-        members.c.platform == actor.platform,
-        members.c.space_id == actor.space_id,
-        members.c.user_id == actor.user_id,
+    """The member row for an actor, created on first sight; the display name follows renames. One statement."""
+    name = actor.display_name[:200] or actor.user_id
+    stmt = insert(conn, members).values(
+        platform=actor.platform, space_id=actor.space_id, user_id=actor.user_id, display_name=name, created_at=now
     )
-    row = (await conn.execute(select(members).where(*key))).first()
-    if row is None:
-        await conn.execute(
-            insert(conn, members)
-            .values(
-                platform=actor.platform,
-                space_id=actor.space_id,
-                user_id=actor.user_id,
-                display_name=actor.display_name[:200],
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["platform", "space_id", "user_id"])
-        )
-        row = (await conn.execute(select(members).where(*key))).one()
-    elif actor.display_name and row.display_name != actor.display_name[:200]:
-        await conn.execute(update(members).where(members.c.id == row.id).values(display_name=actor.display_name[:200]))
-        return Member(row.id, row.platform, row.space_id, row.user_id, actor.display_name[:200])
-    return Member(row.id, row.platform, row.space_id, row.user_id, row.display_name)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["platform", "space_id", "user_id"], set_={"display_name": stmt.excluded.display_name}
+    ).returning(members.c.id)
+    member_id = (await conn.execute(stmt)).scalar_one()
+    return Member(int(member_id), actor.platform, actor.space_id, actor.user_id, name)
 
 
 async def find_member(conn: AsyncConnection, platform: str, space_id: str, user_id: str) -> Member | None:

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Execution option marking a transaction that never writes (Engine.read()).
+READ_ONLY = "interview_bot_read_only"
 
 
 class DatabaseUrlError(ValueError):
@@ -82,7 +84,8 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Every transaction takes the write lock up front: a deferred transaction that reads and then
-        # writes can fail with "database is locked" when another writer got in between, and
-        # busy_timeout cannot help it. Our transactions are short, so serialising them costs little.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A transaction that may write takes the write lock up front: a deferred transaction that reads and
+        # then writes can fail with "database is locked" when another writer got in between, and
+        # busy_timeout cannot help it. One that only reads (see READ_ONLY) begins deferred and, under WAL,
+        # runs beside the writer instead of queuing for the lock.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")

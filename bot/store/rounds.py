@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.models import ACTIVE_STATES, HELD_STATES, Round, RoundState
 from bot.questions.select import Usage
 from bot.store.dialect import insert
-from bot.store.tables import claims, rounds
+from bot.store.tables import channels, claims, rounds
 
 
 def _round(row: Any) -> Round:
@@ -361,3 +361,36 @@ async def finish_many(conn: AsyncConnection, owner: str, posted: list[dict[str, 
     )
     result = await conn.execute(stmt, [{f"b_{k}": v for k, v in p.items()} for p in posted])
     return int(result.rowcount or 0)
+
+
+async def for_thread(
+    conn: AsyncConnection, platform: str, space_id: str, channel_id: str, thread_id: str
+) -> Round | None:
+    """The newest round of a channel's thread, locked for this transaction: one query for what an answer needs."""
+    q = (
+        select(rounds)
+        .join(channels, channels.c.id == rounds.c.channel_id)
+        .where(
+            channels.c.platform == platform,
+            channels.c.space_id == space_id,
+            channels.c.channel_id == channel_id,
+            rounds.c.thread_id == thread_id,
+        )
+        .order_by(rounds.c.id.desc())
+        .limit(1)
+        .with_for_update(of=rounds)
+    )
+    row = (await conn.execute(q)).first()
+    return _round(row) if row else None
+
+
+async def with_space(conn: AsyncConnection, round_id: int) -> tuple[Round, str, str] | None:
+    """A round, locked, with its channel's platform and space: what a vote needs to check, in one query."""
+    q = (
+        select(rounds, channels.c.platform.label("ch_platform"), channels.c.space_id.label("ch_space"))
+        .join(channels, channels.c.id == rounds.c.channel_id)
+        .where(rounds.c.id == round_id)
+        .with_for_update(of=rounds)
+    )
+    row = (await conn.execute(q)).first()
+    return (_round(row), row.ch_platform, row.ch_space) if row else None
