@@ -82,12 +82,20 @@ class Engine:
         # Who holds a lease: unique per process, readable in the database when debugging.
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
         self._locks: dict[int, asyncio.Lock] = {}
+        self._write_gate = asyncio.Lock() if db.dialect.name == "sqlite" else None
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[AsyncConnection]:
-        async with self.db.begin() as conn:
+        """A transaction that may write. On SQLite, writers in this process queue here, first come first
+        served, rather than in SQLite's busy handler, which sleeps and retries unfairly and gave commands a
+        long tail under load. Between processes SQLite's busy timeout still applies."""
+        if self._write_gate is None:
+            async with self.db.begin() as conn:
+                yield conn
+            return
+        async with self._write_gate, self.db.begin() as conn:
             yield conn
 
     @asynccontextmanager
