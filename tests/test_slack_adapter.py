@@ -255,6 +255,15 @@ async def test_rate_limited_post_is_retried(ws: Workspace, clock: ManualClock) -
 
 async def test_stats_for_a_member_named_by_mention(ws: Workspace) -> None:
     w = ws
-    await said(w, await w.slack.slash("/quiz", "stats", w.ann, w.channel))  # ann is now known to the bot
+    # ann becomes known to the bot by answering (asking for stats records nobody).
+    await said(w, await w.slack.slash("/quiz", "admin setup", w.admin, w.channel))
+    await said(w, await w.slack.slash("/quiz", "admin post-now", w.admin, w.channel))
+    [post] = w.fake.messages(w.channel)
+    await w.slack.event(w.slack.message(w.channel, w.ann, "an answer", thread_ts=post["ts"]))
+
+    async def known() -> bool:
+        return await count(w.runtime, members) >= 1
+
+    await until(known)
     out = await said(w, await w.slack.slash("/quiz", f"stats <@{w.ann}|ann>", w.ben, w.channel))
     assert "Stats for ann" in out

@@ -13,7 +13,7 @@ from bot.commands.parse import parse_duration, usage_text
 from bot.commands.spec import BY_PATH, COMMANDS
 from bot.engine import Engine
 from bot.events import Actor, Command, Place
-from bot.models import Channel, RoundState
+from bot.models import Channel, Member, RoundState
 from bot.questions.select import Usage, choose
 from bot.render import Button, Field, Message, Reply, Response, Style, UserText
 from bot.schedule import format_local, next_leaderboard_slot, next_post_slot
@@ -122,9 +122,10 @@ async def practice_reply(c: Commands, actor: Actor, topic: str | None, difficult
         pool = [q for q in pool if q.difficulty == difficulty]
     if not pool:
         return reply("No questions match that. Try another topic or difficulty (see `/quiz topics`).")
-    async with c.engine.tx() as conn:
-        member = await channel_store.ensure_member(conn, actor, c.engine.now())
-        usage: dict[str, Usage] = await score_store.practice_usage(conn, member.id)
+    # Read-only: the member is only recorded when they rate a question.
+    async with c.engine.read() as conn:
+        member = await channel_store.find_member(conn, actor.platform, actor.space_id, actor.user_id)
+        usage: dict[str, Usage] = await score_store.practice_usage(conn, member.id) if member else {}
     q = choose(pool, ("easy", "medium", "hard"), usage, c.engine.rng)
     assert q is not None
     return [Reply(messages.practice_question(q, c.engine.topic_title(q.topic)))]
@@ -161,7 +162,8 @@ async def leaderboard(c: Commands, cmd: Command) -> list[Response]:
 
 async def stats(c: Commands, cmd: Command) -> list[Response]:
     ch = await c._channel(cmd.place)
-    async with c.engine.tx() as conn:
+    # Read-only, so stats never queue behind writers; someone not yet known gets zeros, not a new record.
+    async with c.engine.read() as conn:
         if "member" in cmd.options:
             member = await channel_store.find_member_by_name(
                 conn, cmd.place.platform, cmd.place.space_id, cmd.options["member"]
@@ -169,7 +171,10 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
             if member is None:
                 return reply(f"I have no record of `{cmd.options['member'][:80]}` here yet.")
         else:
-            member = await channel_store.ensure_member(conn, cmd.actor, c.engine.now())
+            a = cmd.actor
+            member = await channel_store.find_member(conn, a.platform, a.space_id, a.user_id) or Member(
+                -1, a.platform, a.space_id, a.user_id, a.display_name
+            )
         ids = [ch.id] if ch else await channel_store.in_space(conn, cmd.place.platform, cmd.place.space_id)
         counts = await score_store.counts(conn, member.id, ids)
         scope = (
