@@ -83,6 +83,7 @@ class Engine:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:64]
         self._locks: dict[int, asyncio.Lock] = {}
         self._write_gate = asyncio.Lock() if db.dialect.name == "sqlite" else None
+        self._read_gate = asyncio.Semaphore(4) if db.dialect.name == "sqlite" else None
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -100,8 +101,15 @@ class Engine:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A transaction that only reads: on SQLite it does not take the write lock."""
-        async with self.db.connect() as conn:
+        """A transaction that only reads: on SQLite it does not take the write lock. A few at a time: each
+        runs in its own aiosqlite thread, and dozens at once only fight over the GIL and two cores."""
+        if self._read_gate is None:
+            async with self.db.connect() as conn:
+                conn = await conn.execution_options(**{READ_ONLY: True})
+                async with conn.begin():
+                    yield conn
+            return
+        async with self._read_gate, self.db.connect() as conn:
             conn = await conn.execution_options(**{READ_ONLY: True})
             async with conn.begin():
                 yield conn
