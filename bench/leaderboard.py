@@ -66,7 +66,7 @@ class Size:
 
 
 FULL = Size("full", 100_000, 1_000_000, 3_000_000, reps=50, budget_s=20.0)
-QUICK = Size("quick", 10_000, 100_000, 300_000, reps=50, budget_s=1.5)
+QUICK = Size("quick", 3_000, 20_000, 60_000, reps=30, budget_s=1.0)  # a smoke run: the goals are for FULL
 MIN_REPS = 5
 SECOND_CHANNEL_SHARE = 0.10
 
