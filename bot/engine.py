@@ -533,11 +533,9 @@ class Engine:
             final = await answer_store.for_round(conn, round_id)
             streaks: dict[int, int] = {}
             if final:
-                held = await round_store.held_round_ids(conn, ch.id, up_to_id=round_id)
-                held = held[:STREAK_LOOKBACK]
-                for a in final:
-                    done = await answer_store.answered_rounds(conn, a.member_id, held)
-                    streaks[a.member_id] = run_length(held, done)
+                held = await round_store.held_round_ids(conn, ch.id, up_to_id=round_id, limit=STREAK_LOOKBACK)
+                answered = await answer_store.answered_by(conn, [a.member_id for a in final], held)
+                streaks = {m: run_length(held, rounds_answered) for m, rounds_answered in answered.items()}
             score = score_round(self.config.scoring, ch.id, round_id, final, streaks)
             # Written in the same transaction that closes voting: a vote either counted or was refused.
             await score_store.award(conn, score.awards, now)

@@ -178,6 +178,19 @@ async def cast(
     return VoteOutcome(VoteResult.RECORDED, cap - used - 1, row.display_name)
 
 
+async def answered_by(conn: AsyncConnection, member_ids: list[int], round_ids: list[int]) -> dict[int, set[int]]:
+    """Which of the rounds each member answered: one query for everyone on a ballot."""
+    out: dict[int, set[int]] = {m: set() for m in member_ids}
+    if not member_ids or not round_ids:
+        return out
+    q = select(answers.c.member_id, answers.c.round_id).where(
+        answers.c.member_id.in_(member_ids), answers.c.round_id.in_(round_ids)
+    )
+    for r in (await conn.execute(q)).all():
+        out[r.member_id].add(r.round_id)
+    return out
+
+
 async def answered_rounds(conn: AsyncConnection, member_id: int, round_ids: list[int]) -> set[int]:
     if not round_ids:
         return set()

@@ -182,12 +182,16 @@ async def question_usage(conn: AsyncConnection, channel_pk: int) -> dict[str, Us
     return {r.question_id: Usage(int(r.n), int(r.last)) for r in (await conn.execute(q)).all()}
 
 
-async def held_round_ids(conn: AsyncConnection, channel_pk: int, up_to_id: int | None = None) -> list[int]:
+async def held_round_ids(
+    conn: AsyncConnection, channel_pk: int, up_to_id: int | None = None, limit: int | None = None
+) -> list[int]:
     """The channel's rounds that really ran, newest first: the sequence a streak runs along."""
     q = select(rounds.c.id).where(rounds.c.channel_id == channel_pk, rounds.c.state.in_([s.value for s in HELD_STATES]))
     if up_to_id is not None:
         q = q.where(rounds.c.id <= up_to_id)
     q = q.order_by(rounds.c.id.desc())
+    if limit is not None:
+        q = q.limit(limit)
     return [r.id for r in (await conn.execute(q)).all()]
 
 
