@@ -106,3 +106,11 @@ def machine() -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "system": _platform.platform(),
     }
+
+
+def report(results: list[Result]) -> None:
+    """Print a run's figures: the table lines, then one JSON line each (for machines)."""
+    for r in results:
+        print(r.line())
+    for r in results:
+        print(r.json())

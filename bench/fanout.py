@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import NullPlatform, Result, Stopwatch, scratch_dir, summary
+from bench.common import NullPlatform, Result, Stopwatch, report, scratch_dir, summary
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.events import Actor, Place, TextCommand
@@ -223,7 +223,4 @@ async def run(quick: bool) -> list[Result]:
 
 
 if __name__ == "__main__":
-    quick = "--quick" in sys.argv
-    for r in asyncio.run(run(quick)):
-        print(r.line())
-        print(r.json())
+    report(asyncio.run(run("--quick" in sys.argv)))

@@ -35,7 +35,7 @@ from typing import Any
 import aiosqlite
 from sqlalchemy import func, select
 
-from bench.common import NullPlatform, Result, Stopwatch, machine, scratch_dir
+from bench.common import NullPlatform, Result, Stopwatch, machine, report, scratch_dir
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.events import Actor, ButtonPressed, Event, MessagePosted, Place
@@ -407,11 +407,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes: 1,000 answers and 3,000 votes")
     args = parser.parse_args()
-    results = asyncio.run(run(args.quick))
-    for r in results:
-        print(r.line())
-    for r in results:
-        print(r.json())
+    report(asyncio.run(run(args.quick)))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from aiohttp import web
 
 from adapters.slack import web_client
 from adapters.slack.app import build_app, web_app
-from bench.common import NullPlatform, Result, machine, scratch_dir, summary
+from bench.common import NullPlatform, Result, machine, report, scratch_dir, summary
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.events import Actor, Place, TextCommand
@@ -477,11 +477,7 @@ def main() -> None:
     if args.slack_side:
         asyncio.run(slack_side())
         return
-    results = asyncio.run(run(args.quick))
-    for r in results:
-        print(r.line())
-    for r in results:
-        print(r.json())
+    report(asyncio.run(run(args.quick)))
 
 
 if __name__ == "__main__":
