@@ -10,7 +10,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import messages
@@ -35,9 +34,8 @@ from bot.store import answers as answer_store
 from bot.store import channels as channel_store
 from bot.store import rounds as round_store
 from bot.store import scores as score_store
+from bot.store import seen
 from bot.store.answers import VoteResult
-from bot.store.dialect import insert
-from bot.store.tables import seen_events
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +47,9 @@ class Core:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.commands = Commands(engine, self._changed)
-        self._listeners: list[Callable[[int], Awaitable[None]]] = []
+        self._listeners: list[Callable[[int], Awaitable[object]]] = []
 
-    def on_channel_change(self, listener: Callable[[int], Awaitable[None]]) -> None:
+    def on_channel_change(self, listener: Callable[[int], Awaitable[object]]) -> None:
         """The scheduler registers here to re-plan a channel after a command changed it."""
         self._listeners.append(listener)
 
@@ -62,13 +60,7 @@ class Core:
     async def first_delivery(self, platform: str, event_id: str) -> bool:
         """True the first time a platform delivers this event id, in any process; False for a redelivery."""
         async with self.engine.tx() as conn:
-            stmt = (
-                insert(conn, seen_events)
-                .values(platform=platform, event_id=event_id[:128], seen_at=self.engine.now())
-                .on_conflict_do_nothing(index_elements=["platform", "event_id"])
-                .returning(seen_events.c.event_id)
-            )
-            return (await conn.execute(stmt)).first() is not None
+            return await seen.mark(conn, platform, event_id, self.engine.now())
 
     async def handle(self, event: Event) -> list[Response]:
         try:
@@ -162,23 +154,14 @@ class Core:
                 conn, rnd = found
                 await answer_store.delete_by_message(conn, rnd.id, event.message_id)
                 # Remember the deletion, so a late delivery of the message itself cannot bring it back.
-                await conn.execute(
-                    insert(conn, seen_events)
-                    .values(
-                        platform=event.place.platform,
-                        event_id=_tombstone(event.place, event.message_id),
-                        seen_at=self.engine.now(),
-                    )
-                    .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+                await seen.mark(
+                    conn, event.place.platform, _tombstone(event.place, event.message_id), self.engine.now()
                 )
         return []
 
     @staticmethod
     async def _tombstoned(conn: AsyncConnection, place: Place, message_id: str) -> bool:
-        q = select(seen_events.c.event_id).where(
-            seen_events.c.platform == place.platform, seen_events.c.event_id == _tombstone(place, message_id)
-        )
-        return (await conn.execute(q)).first() is not None
+        return await seen.is_marked(conn, place.platform, _tombstone(place, message_id))
 
     # -- buttons and forms --------------------------------------------------------------------------------
 

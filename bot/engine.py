@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot import messages
@@ -45,8 +44,8 @@ from bot.store import answers as answer_store
 from bot.store import channels as channel_store
 from bot.store import rounds as round_store
 from bot.store import scores as score_store
+from bot.store import seen
 from bot.store.db import READ_ONLY
-from bot.store.tables import seen_events
 from bot.streaks import run_length
 
 log = logging.getLogger(__name__)
@@ -160,22 +159,7 @@ class Engine:
     async def _prune_seen_events(self) -> None:
         # Platforms redeliver within minutes (Slack: three tries over about an hour); a day is plenty.
         async with self.tx() as conn:
-            await conn.execute(delete(seen_events).where(seen_events.c.seen_at < self.now() - timedelta(days=1)))
-
-    async def run_channel(self, channel_pk: int) -> None:
-        """Everything due in one channel (the sweep does all channels at once)."""
-        ch = await self.channel(channel_pk)
-        if ch is None or ch.platform not in self.platforms:
-            return
-        now = self.now()
-        async with self.tx() as conn:
-            active = await round_store.active(conn, ch.id)
-        for r in active:
-            if _needs_step(r, now):
-                await self._step_guarded(ch, r)
-        if ch.enabled:
-            await self._post_due([ch], now)
-            await self._leaderboards_due([ch], now)
+            await seen.prune(conn, self.now() - timedelta(days=1))
 
     async def _step_guarded(self, ch: Channel, r: Round) -> None:
         async with self.lock(ch.id):
@@ -640,16 +624,6 @@ class PostItem:
     scheduled: bool
     due_at: datetime
     weekday: str
-
-
-def _needs_step(r: Round, now: datetime) -> bool:
-    if r.state == RoundState.OPEN:
-        return r.reveal_at is not None and r.reveal_at <= now
-    if r.state == RoundState.REVEALED:
-        return r.close_at is not None and r.close_at <= now
-    return r.state in (RoundState.POSTING, RoundState.REVEALING, RoundState.CLOSING) and (
-        r.lease_until is None or r.lease_until < now
-    )
 
 
 T = TypeVar("T")

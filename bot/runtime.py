@@ -75,5 +75,5 @@ async def build(
     engine = Engine(db, bank, platforms, clock or clock_from_env(), config)
     core = Core(engine)
     scheduler = Scheduler(engine)
-    core.on_channel_change(scheduler.replan)
+    core.on_channel_change(scheduler.plan)
     return Runtime(config, db, bank, engine, core, scheduler)

@@ -66,9 +66,6 @@ class Scheduler:
             self._set(when)
         return when
 
-    async def replan(self, channel_pk: int) -> None:
-        await self.plan(channel_pk)
-
     def _set(self, when: datetime | None) -> None:
         self.wake_at = when
         if when is None:

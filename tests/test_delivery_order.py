@@ -61,7 +61,7 @@ async def test_every_order_and_duplication_gives_the_in_order_result(
             got = [t for t in await stored(rt) if t in ("original", "edited")]
             # Each run has its own round; only the newest round's answer matters for this run.
             async with rt.engine.tx() as conn:
-                rnd = await round_store.by_thread(conn, 1, place.thread_id or "")
+                rnd = await round_store.for_thread(conn, "shell", "local", "general", place.thread_id or "")
                 assert rnd is not None
                 mine = sorted(
                     r.text

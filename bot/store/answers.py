@@ -68,13 +68,6 @@ async def delete_by_message(conn: AsyncConnection, round_id: int, message_id: st
     return (await conn.execute(stmt)).first() is not None
 
 
-async def delete_by_member(conn: AsyncConnection, round_id: int, member_id: int) -> bool:
-    stmt = (
-        delete(answers).where(answers.c.round_id == round_id, answers.c.member_id == member_id).returning(answers.c.id)
-    )
-    return (await conn.execute(stmt)).first() is not None
-
-
 async def of_member(conn: AsyncConnection, round_id: int, member_id: int) -> str | None:
     q = select(answers.c.text).where(answers.c.round_id == round_id, answers.c.member_id == member_id)
     row = (await conn.execute(q)).first()

@@ -65,23 +65,6 @@ async def get(conn: AsyncConnection, round_id: int, *, lock: bool = False) -> Ro
     return _round(row) if row else None
 
 
-async def by_thread(conn: AsyncConnection, channel_pk: int, thread_id: str) -> Round | None:
-    row = (
-        await conn.execute(
-            select(rounds)
-            .where(rounds.c.channel_id == channel_pk, rounds.c.thread_id == thread_id)
-            .order_by(rounds.c.id.desc())
-            .limit(1)
-        )
-    ).first()
-    return _round(row) if row else None
-
-
-async def by_slot(conn: AsyncConnection, channel_pk: int, slot: str) -> Round | None:
-    row = (await conn.execute(select(rounds).where(rounds.c.channel_id == channel_pk, rounds.c.slot == slot))).first()
-    return _round(row) if row else None
-
-
 async def active(conn: AsyncConnection, channel_pk: int) -> list[Round]:
     q = (
         select(rounds)
@@ -105,11 +88,6 @@ async def latest(conn: AsyncConnection, channel_pk: int) -> Round | None:
 async def slots_like(conn: AsyncConnection, channel_pk: int, prefix: str) -> list[str]:
     q = select(rounds.c.slot).where(rounds.c.channel_id == channel_pk, rounds.c.slot.startswith(prefix))
     return [r.slot for r in (await conn.execute(q)).all()]
-
-
-async def channels_with_active_rounds(conn: AsyncConnection) -> list[int]:
-    q = select(rounds.c.channel_id).where(rounds.c.state.in_([s.value for s in ACTIVE_STATES])).distinct()
-    return [r.channel_id for r in (await conn.execute(q)).all()]
 
 
 async def take(
@@ -153,10 +131,6 @@ async def finish(
     return (await conn.execute(stmt)).first() is not None
 
 
-async def set_fields(conn: AsyncConnection, round_id: int, **values: Any) -> None:
-    await conn.execute(update(rounds).where(rounds.c.id == round_id).values(**values))
-
-
 async def force_state(
     conn: AsyncConnection, round_id: int, from_states: Iterable[RoundState], to: RoundState, **values: Any
 ) -> bool:
@@ -167,19 +141,6 @@ async def force_state(
         .returning(rounds.c.id)
     )
     return (await conn.execute(stmt)).first() is not None
-
-
-async def question_usage(conn: AsyncConnection, channel_pk: int) -> dict[str, Usage]:
-    q = (
-        select(rounds.c.question_id, func.count().label("n"), func.max(rounds.c.id).label("last"))
-        .where(
-            rounds.c.channel_id == channel_pk,
-            rounds.c.question_id.is_not(None),
-            rounds.c.state.in_([s.value for s in HELD_STATES]),
-        )
-        .group_by(rounds.c.question_id)
-    )
-    return {r.question_id: Usage(int(r.n), int(r.last)) for r in (await conn.execute(q)).all()}
 
 
 async def held_round_ids(
@@ -229,11 +190,6 @@ async def claim_done(conn: AsyncConnection, channel_pk: int, kind: str, period: 
         .where(claims.c.channel_id == channel_pk, claims.c.kind == kind, claims.c.period == period)
         .values(done_at=now)
     )
-
-
-async def claimed(conn: AsyncConnection, channel_pk: int, kind: str, period: str) -> bool:
-    q = select(claims.c.id).where(claims.c.channel_id == channel_pk, claims.c.kind == kind, claims.c.period == period)
-    return (await conn.execute(q)).first() is not None
 
 
 # -- batched forms, for sweeping thousands of channels at once ------------------------------------------------

@@ -1,0 +1,33 @@
+"""Event ids already seen, per platform: redelivery dedupe, and tombstones of deleted answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.store.dialect import insert
+from bot.store.tables import seen_events
+
+
+async def mark(conn: AsyncConnection, platform: str, event_id: str, now: datetime) -> bool:
+    """Record an id; True if it was new (in any process), False if it had been seen before."""
+    stmt = (
+        insert(conn, seen_events)
+        .values(platform=platform, event_id=event_id[:128], seen_at=now)
+        .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        .returning(seen_events.c.event_id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def is_marked(conn: AsyncConnection, platform: str, event_id: str) -> bool:
+    q = select(seen_events.c.event_id).where(
+        seen_events.c.platform == platform, seen_events.c.event_id == event_id[:128]
+    )
+    return (await conn.execute(q)).first() is not None
+
+
+async def prune(conn: AsyncConnection, before: datetime) -> None:
+    await conn.execute(delete(seen_events).where(seen_events.c.seen_at < before))
