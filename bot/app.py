@@ -28,6 +28,7 @@ from bot.events import (
     Place,
     TextCommand,
 )
+from bot.ingest import AnswerIn, Ingest, VoteIn, tombstone
 from bot.models import Round, RoundState
 from bot.render import FormField, Message, OpenForm, React, Reply, Response
 from bot.store import answers as answer_store
@@ -47,6 +48,7 @@ class Core:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.commands = Commands(engine, self._changed)
+        self.ingest = Ingest(engine)
         self._listeners: list[Callable[[int], Awaitable[object]]] = []
 
     def on_channel_change(self, listener: Callable[[int], Awaitable[object]]) -> None:
@@ -113,19 +115,11 @@ class Core:
             yield (conn, rnd) if rnd is not None and rnd.state == RoundState.OPEN else None
 
     async def _answer_posted(self, event: MessagePosted) -> list[Response]:
-        if event.actor.is_bot or not event.text.strip():
+        if event.actor.is_bot or not event.text.strip() or event.place.thread_id is None:
             return []
-        now = self.engine.now()
-        async with self._open_round(event.place) as found:
-            if found is None or found[1].answer_mode != "thread":
-                return []
-            conn, rnd = found
-            if await self._tombstoned(conn, event.place, event.message_id):
-                return []  # deleted before this (late) delivery of its creation arrived
-            member = await channel_store.ensure_member(conn, event.actor, now)
-            added = await answer_store.add(conn, rnd.id, member.id, event.message_id, event.text, now)
+        item = AnswerIn(event.place, event.actor, event.message_id, event.text, self.engine.now())
         # Later messages by the same member are discussion; only their first one is the answer.
-        return [React("recorded")] if added else []
+        return [React("recorded")] if await self.ingest.answer(item) else []
 
     async def _answer_edited(self, event: MessageEdited) -> list[Response]:
         if event.actor.is_bot:
@@ -155,13 +149,13 @@ class Core:
                 await answer_store.delete_by_message(conn, rnd.id, event.message_id)
                 # Remember the deletion, so a late delivery of the message itself cannot bring it back.
                 await seen.mark(
-                    conn, event.place.platform, _tombstone(event.place, event.message_id), self.engine.now()
+                    conn, event.place.platform, tombstone(event.place, event.message_id), self.engine.now()
                 )
         return []
 
     @staticmethod
     async def _tombstoned(conn: AsyncConnection, place: Place, message_id: str) -> bool:
-        return await seen.is_marked(conn, place.platform, _tombstone(place, message_id))
+        return await seen.is_marked(conn, place.platform, tombstone(place, message_id))
 
     # -- buttons and forms --------------------------------------------------------------------------------
 
@@ -186,24 +180,16 @@ class Core:
             answer_id = int(event.values[0]) if event.values else int(parts[1])
         except (ValueError, IndexError):
             return [Reply(messages.say("That vote button is broken; please use the ballot in the thread."))]
-        now = self.engine.now()
-        async with self.engine.tx() as conn:
-            found = await round_store.with_space(conn, round_id)
-            if found is None or found[1:] != (event.place.platform, event.place.space_id):
-                return [Reply(messages.say("I can't find that round."))]
-            rnd = found[0]
-            if rnd.state in (RoundState.POSTING, RoundState.OPEN, RoundState.REVEALING):
-                return [Reply(messages.say("Voting has not opened yet."))]
-            if rnd.state != RoundState.REVEALED:
-                return [Reply(messages.say("Voting on this round is closed."))]
-            voter = await channel_store.ensure_member(conn, event.actor, now)
-            out = await answer_store.cast(conn, round_id, answer_id, voter.id, rnd.vote_cap, now)
+        done = await self.ingest.vote(VoteIn(event.place, event.actor, round_id, answer_id, self.engine.now()))
+        if done.outcome is None:
+            return [Reply(messages.say(done.refused or "I can't find that round."))]
+        out = done.outcome
         left = f"{out.remaining} vote{'s' if out.remaining != 1 else ''} left this round"
         text = {
             VoteResult.RECORDED: f"Vote recorded for {out.author}'s answer. You have {left}.",
             VoteResult.ALREADY: f"You already voted for {out.author}'s answer. You have {left}.",
             VoteResult.OWN: "You can't vote for your own answer.",
-            VoteResult.CAP: f"You have used all {rnd.vote_cap} of your votes this round.",
+            VoteResult.CAP: f"You have used all {done.cap} of your votes this round.",
             VoteResult.UNKNOWN: "That answer is not on this round's ballot.",
         }[out.result]
         return [Reply(Message(parts=(text,)))]
@@ -280,5 +266,3 @@ class Core:
         ]
 
 
-def _tombstone(place: Place, message_id: str) -> str:
-    return f"deleted:{place.space_id}:{place.thread_id}:{message_id}"[:128]

@@ -42,6 +42,7 @@ class Runtime:
 
     async def close(self) -> None:
         await self.scheduler.stop()
+        await self.core.ingest.drain()  # what members sent before shutdown is written, not dropped
         await self.db.dispose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -12,6 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.models import Answer
 from bot.store.dialect import insert
 from bot.store.tables import answers, members, votes
+
+
+@dataclass(frozen=True)
+class NewAnswer:
+    round_id: int
+    member_id: int
+    message_id: str | None
+    text: str
+    now: datetime
 
 
 async def add(
@@ -27,6 +37,35 @@ async def add(
         .returning(answers.c.id)
     )
     return (await conn.execute(stmt)).first() is not None
+
+
+async def add_many(conn: AsyncConnection, rows: Sequence[NewAnswer]) -> set[tuple[int, int]]:
+    """Answers for several rounds and members at once; the (round, member) pairs whose answer this inserted.
+
+    A member's first answer in a round wins: rows for a pair that already has an answer (or that came earlier
+    in ``rows``) insert nothing."""
+    first: dict[tuple[int, int], NewAnswer] = {}
+    for r in rows:
+        first.setdefault((r.round_id, r.member_id), r)
+    if not first:
+        return set()
+    stmt = (
+        insert(conn, answers)
+        .on_conflict_do_nothing(index_elements=["round_id", "member_id"])
+        .returning(answers.c.round_id, answers.c.member_id)
+    )
+    params = [
+        {
+            "round_id": r.round_id,
+            "member_id": r.member_id,
+            "message_id": r.message_id,
+            "text": r.text,
+            "created_at": r.now,
+            "updated_at": r.now,
+        }
+        for r in first.values()
+    ]
+    return {(row.round_id, row.member_id) for row in (await conn.execute(stmt, params)).all()}
 
 
 async def put_blind(conn: AsyncConnection, round_id: int, member_id: int, text: str, now: datetime) -> bool:
@@ -128,47 +167,81 @@ class VoteOutcome:
     author: str = ""
 
 
+@dataclass(frozen=True)
+class VoteRequest:
+    round_id: int
+    answer_id: int
+    voter_id: int
+    cap: int
+    now: datetime
+
+
 async def cast(
     conn: AsyncConnection, round_id: int, answer_id: int, voter_id: int, cap: int, now: datetime
 ) -> VoteOutcome:
-    """One vote per voter per answer, never for oneself, at most ``cap`` per voter per round.
+    """One vote; see cast_many for the rules."""
+    return (await cast_many(conn, [VoteRequest(round_id, answer_id, voter_id, cap, now)]))[0]
 
-    The caller holds the round row locked, so the cap cannot be overrun by two clicks at once."""
-    # One query answers every question the rules ask: whose answer, how many votes used, voted for it already?
-    used_q = (
-        select(func.count()).select_from(votes).where(votes.c.round_id == round_id, votes.c.voter_id == voter_id)
-    ).scalar_subquery()
-    already_q = (
-        select(func.count()).select_from(votes).where(votes.c.answer_id == answer_id, votes.c.voter_id == voter_id)
-    ).scalar_subquery()
-    row = (
+
+async def cast_many(conn: AsyncConnection, requests: Sequence[VoteRequest]) -> list[VoteOutcome]:
+    """Votes in the order given: one per voter per answer, never for oneself, at most ``cap`` per voter per round.
+
+    Two queries read everything the rules need for the whole batch (the answers voted for, and the votes the
+    voters already cast in those rounds); the rules then run here in order, so two votes of one batch count
+    against each other's cap; one insert writes the accepted votes. The caller holds the rounds locked, so no
+    other transaction can change those votes in between."""
+    if not requests:
+        return []
+    answer_ids = sorted({r.answer_id for r in requests})
+    round_ids = sorted({r.round_id for r in requests})
+    voter_ids = sorted({r.voter_id for r in requests})
+    ballot = {
+        row.id: row
+        for row in (
+            await conn.execute(
+                select(answers.c.id, answers.c.round_id, answers.c.member_id, members.c.display_name)
+                .join(members, members.c.id == answers.c.member_id)
+                .where(answers.c.id.in_(answer_ids))
+            )
+        ).all()
+    }
+    used: dict[tuple[int, int], int] = {}
+    cast_already: set[tuple[int, int]] = set()
+    for row in (
         await conn.execute(
-            select(answers.c.member_id, members.c.display_name, used_q.label("used"), already_q.label("already"))
-            .join(members, members.c.id == answers.c.member_id)
-            .where(answers.c.id == answer_id, answers.c.round_id == round_id)
+            select(votes.c.round_id, votes.c.answer_id, votes.c.voter_id).where(
+                votes.c.round_id.in_(round_ids), votes.c.voter_id.in_(voter_ids)
+            )
         )
-    ).first()
-    if row is None:
-        used = (await conn.execute(select(used_q))).scalar_one()
-        return VoteOutcome(VoteResult.UNKNOWN, cap - used)
-    used = int(row.used)
-    if row.member_id == voter_id:
-        return VoteOutcome(VoteResult.OWN, cap - used, row.display_name)
-    if row.already:
-        return VoteOutcome(VoteResult.ALREADY, cap - used, row.display_name)
-    if used >= cap:
-        return VoteOutcome(VoteResult.CAP, 0, row.display_name)
-    inserted = (
+    ).all():
+        used[(row.round_id, row.voter_id)] = used.get((row.round_id, row.voter_id), 0) + 1
+        cast_already.add((row.answer_id, row.voter_id))
+    out: list[VoteOutcome] = []
+    accepted: list[dict[str, object]] = []
+    for r in requests:
+        n = used.get((r.round_id, r.voter_id), 0)
+        a = ballot.get(r.answer_id)
+        if a is None or a.round_id != r.round_id:
+            out.append(VoteOutcome(VoteResult.UNKNOWN, max(r.cap - n, 0)))
+        elif a.member_id == r.voter_id:
+            out.append(VoteOutcome(VoteResult.OWN, max(r.cap - n, 0), a.display_name))
+        elif (r.answer_id, r.voter_id) in cast_already:
+            out.append(VoteOutcome(VoteResult.ALREADY, max(r.cap - n, 0), a.display_name))
+        elif n >= r.cap:
+            out.append(VoteOutcome(VoteResult.CAP, 0, a.display_name))
+        else:
+            used[(r.round_id, r.voter_id)] = n + 1
+            cast_already.add((r.answer_id, r.voter_id))
+            accepted.append(
+                {"round_id": r.round_id, "answer_id": r.answer_id, "voter_id": r.voter_id, "created_at": r.now}
+            )
+            out.append(VoteOutcome(VoteResult.RECORDED, r.cap - n - 1, a.display_name))
+    if accepted:
+        # The conflict clause is a second guard only: the rounds are locked, so nothing can race these rows.
         await conn.execute(
-            insert(conn, votes)
-            .values(round_id=round_id, answer_id=answer_id, voter_id=voter_id, created_at=now)
-            .on_conflict_do_nothing(index_elements=["answer_id", "voter_id"])
-            .returning(votes.c.id)
+            insert(conn, votes).on_conflict_do_nothing(index_elements=["answer_id", "voter_id"]), accepted
         )
-    ).first()
-    if inserted is None:
-        return VoteOutcome(VoteResult.ALREADY, cap - used, row.display_name)
-    return VoteOutcome(VoteResult.RECORDED, cap - used - 1, row.display_name)
+    return out
 
 
 async def answered_by(conn: AsyncConnection, member_ids: list[int], round_ids: list[int]) -> dict[int, set[int]]:

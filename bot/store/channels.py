@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -142,6 +143,35 @@ async def ensure_member(conn: AsyncConnection, actor: Actor, now: datetime) -> M
     ).returning(members.c.id)
     member_id = (await conn.execute(stmt)).scalar_one()
     return Member(int(member_id), actor.platform, actor.space_id, actor.user_id, name)
+
+
+async def ensure_members(
+    conn: AsyncConnection, actors: Sequence[Actor], now: datetime
+) -> dict[tuple[str, str, str], int]:
+    """Member ids for many actors in one statement, keyed by (platform, space, user); as ensure_member.
+
+    An actor listed twice is written once, with the last display name given (the freshest)."""
+    latest: dict[tuple[str, str, str], Actor] = {}
+    for a in actors:
+        latest[(a.platform, a.space_id, a.user_id)] = a
+    if not latest:
+        return {}
+    stmt = insert(conn, members)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["platform", "space_id", "user_id"], set_={"display_name": stmt.excluded.display_name}
+    ).returning(members.c.id, members.c.platform, members.c.space_id, members.c.user_id)
+    params = [
+        {
+            "platform": a.platform,
+            "space_id": a.space_id,
+            "user_id": a.user_id,
+            "display_name": a.display_name[:200] or a.user_id,
+            "created_at": now,
+        }
+        for a in latest.values()
+    ]
+    rows = (await conn.execute(stmt, params)).all()
+    return {(r.platform, r.space_id, r.user_id): int(r.id) for r in rows}
 
 
 async def find_member(conn: AsyncConnection, platform: str, space_id: str, user_id: str) -> Member | None:

@@ -7,7 +7,7 @@ whoever wins the UPDATE does the platform work, and if it dies, the lease runs o
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -342,6 +342,46 @@ async def for_thread(
     )
     row = (await conn.execute(q)).first()
     return _round(row) if row else None
+
+
+ThreadKey = tuple[str, str, str, str]  # platform, space, channel, thread
+
+
+async def for_threads(conn: AsyncConnection, keys: Collection[ThreadKey]) -> dict[ThreadKey, Round]:
+    """for_thread for many threads in one query: the newest round of each, locked for this transaction."""
+    if not keys:
+        return {}
+    q = (
+        select(
+            rounds,
+            channels.c.platform.label("ch_platform"),
+            channels.c.space_id.label("ch_space"),
+            channels.c.channel_id.label("ch_channel"),
+        )
+        .join(channels, channels.c.id == rounds.c.channel_id)
+        .where(rounds.c.thread_id.in_(sorted({k[3] for k in keys})))
+        .order_by(rounds.c.id)
+        .with_for_update(of=rounds)
+    )
+    out: dict[ThreadKey, Round] = {}
+    for row in (await conn.execute(q)).all():
+        key = (row.ch_platform, row.ch_space, row.ch_channel, row.thread_id)
+        if key in keys:
+            out[key] = _round(row)  # rows come oldest first, so the newest round of a thread wins
+    return out
+
+
+async def with_spaces(conn: AsyncConnection, round_ids: Collection[int]) -> dict[int, tuple[Round, str, str]]:
+    """with_space for many rounds in one query, locked."""
+    if not round_ids:
+        return {}
+    q = (
+        select(rounds, channels.c.platform.label("ch_platform"), channels.c.space_id.label("ch_space"))
+        .join(channels, channels.c.id == rounds.c.channel_id)
+        .where(rounds.c.id.in_(sorted(set(round_ids))))
+        .with_for_update(of=rounds)
+    )
+    return {row.id: (_round(row), row.ch_platform, row.ch_space) for row in (await conn.execute(q)).all()}
 
 
 async def with_space(conn: AsyncConnection, round_id: int) -> tuple[Round, str, str] | None:

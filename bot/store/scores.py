@@ -155,13 +155,16 @@ async def standing_of(conn: AsyncConnection, scope: str, period: str, member_id:
     # the three conditions makes planners scan the whole scope): more points; as many points but reached
     # earlier; as many at the same moment but joined earlier.
     same = (standings.c.scope == scope, standings.c.period == period)
-    ahead = 0
-    for cond in (
-        (standings.c.points > me.points,),
-        (standings.c.points == me.points, standings.c.last_at < me.last_at),
-        (standings.c.points == me.points, standings.c.last_at == me.last_at, standings.c.member_id < member_id),
-    ):
-        ahead += int((await conn.execute(select(func.count()).select_from(standings).where(*same, *cond))).scalar_one())
+    counts = [
+        select(func.count()).select_from(standings).where(*same, *cond).scalar_subquery()
+        for cond in (
+            (standings.c.points > me.points,),
+            (standings.c.points == me.points, standings.c.last_at < me.last_at),
+            (standings.c.points == me.points, standings.c.last_at == me.last_at, standings.c.member_id < member_id),
+        )
+    ]
+    # The three counts travel as one statement: one trip to the database, each still one index range.
+    ahead = (await conn.execute(select(counts[0] + counts[1] + counts[2]))).scalar_one()
     return Standing(int(ahead) + 1, member_id, me.user_id, me.display_name, int(me.points))
 
 
@@ -202,41 +205,46 @@ class Counts:
 
 
 async def counts(conn: AsyncConnection, member_id: int, channel_ids: Sequence[int]) -> Counts:
+    """A member's totals in these channels, as one statement of five counts (one trip to the database)."""
     chans = list(channel_ids)
     n_answers = (
-        await conn.execute(
-            select(func.count())
-            .select_from(answers.join(rounds, rounds.c.id == answers.c.round_id))
-            .where(answers.c.member_id == member_id, rounds.c.channel_id.in_(chans))
-        )
-    ).scalar_one()
+        select(func.count())
+        .select_from(answers.join(rounds, rounds.c.id == answers.c.round_id))
+        .where(answers.c.member_id == member_id, rounds.c.channel_id.in_(chans))
+        .scalar_subquery()
+    )
     n_votes = (
-        await conn.execute(
-            select(func.count())
-            .select_from(
-                votes.join(answers, answers.c.id == votes.c.answer_id).join(rounds, rounds.c.id == votes.c.round_id)
-            )
-            .where(answers.c.member_id == member_id, rounds.c.channel_id.in_(chans))
+        select(func.count())
+        .select_from(
+            votes.join(answers, answers.c.id == votes.c.answer_id).join(rounds, rounds.c.id == votes.c.round_id)
         )
-    ).scalar_one()
+        .where(answers.c.member_id == member_id, rounds.c.channel_id.in_(chans))
+        .scalar_subquery()
+    )
     tops = (
-        await conn.execute(
-            select(func.count())
-            .select_from(ledger)
-            .where(ledger.c.member_id == member_id, ledger.c.reason == "top_answer", ledger.c.channel_id.in_(chans))
-        )
-    ).scalar_one()
+        select(func.count())
+        .select_from(ledger)
+        .where(ledger.c.member_id == member_id, ledger.c.reason == "top_answer", ledger.c.channel_id.in_(chans))
+        .scalar_subquery()
+    )
     points = (
+        select(func.coalesce(func.sum(ledger.c.points), 0))
+        .where(ledger.c.member_id == member_id, ledger.c.channel_id.in_(chans))
+        .scalar_subquery()
+    )
+    n_practice = select(func.count()).select_from(practice).where(practice.c.member_id == member_id).scalar_subquery()
+    row = (
         await conn.execute(
-            select(func.coalesce(func.sum(ledger.c.points), 0)).where(
-                ledger.c.member_id == member_id, ledger.c.channel_id.in_(chans)
+            select(
+                n_answers.label("answers"),
+                n_votes.label("votes"),
+                tops.label("tops"),
+                points.label("points"),
+                n_practice.label("practice"),
             )
         )
-    ).scalar_one()
-    n_practice = (
-        await conn.execute(select(func.count()).select_from(practice).where(practice.c.member_id == member_id))
-    ).scalar_one()
-    return Counts(int(n_answers), int(n_votes), int(tops), int(points), int(n_practice))
+    ).one()
+    return Counts(int(row.answers), int(row.votes), int(row.tops), int(row.points), int(row.practice))
 
 
 async def record_practice(conn: AsyncConnection, member_id: int, question_id: str, rating: str, now: datetime) -> None:

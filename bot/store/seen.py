@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -27,6 +28,16 @@ async def is_marked(conn: AsyncConnection, platform: str, event_id: str) -> bool
         seen_events.c.platform == platform, seen_events.c.event_id == event_id[:128]
     )
     return (await conn.execute(q)).first() is not None
+
+
+async def marked_among(conn: AsyncConnection, platform: str, event_ids: Collection[str]) -> set[str]:
+    """Which of these ids are recorded: one query for a batch."""
+    if not event_ids:
+        return set()
+    q = select(seen_events.c.event_id).where(
+        seen_events.c.platform == platform, seen_events.c.event_id.in_(sorted({e[:128] for e in event_ids}))
+    )
+    return {r.event_id for r in (await conn.execute(q)).all()}
 
 
 async def prune(conn: AsyncConnection, before: datetime) -> None:
