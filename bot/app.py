@@ -28,7 +28,7 @@ from bot.events import (
     Place,
     TextCommand,
 )
-from bot.ingest import AnswerIn, Ingest, VoteIn, tombstone
+from bot.ingest import AnswerIn, Ingest, SeenIn, VoteIn, tombstone
 from bot.models import Round, RoundState
 from bot.render import FormField, Message, OpenForm, React, Reply, Response
 from bot.store import answers as answer_store
@@ -61,8 +61,7 @@ class Core:
 
     async def first_delivery(self, platform: str, event_id: str) -> bool:
         """True the first time a platform delivers this event id, in any process; False for a redelivery."""
-        async with self.engine.tx() as conn:
-            return await seen.mark(conn, platform, event_id, self.engine.now())
+        return await self.ingest.first_delivery(SeenIn(platform, event_id, self.engine.now()))
 
     async def handle(self, event: Event) -> list[Response]:
         try:

@@ -65,7 +65,16 @@ class VoteDone:
     cap: int = 0
 
 
-Item = AnswerIn | VoteIn
+@dataclass(frozen=True)
+class SeenIn:
+    """A platform's event id, to drop its redeliveries (Slack retries an event it thinks we missed)."""
+
+    platform: str
+    event_id: str
+    now: datetime
+
+
+Item = AnswerIn | VoteIn | SeenIn
 Result = bool | VoteDone
 
 
@@ -89,6 +98,12 @@ class Ingest:
     async def vote(self, item: VoteIn) -> VoteDone:
         result = await self._submit(item)
         assert isinstance(result, VoteDone)
+        return result
+
+    async def first_delivery(self, item: SeenIn) -> bool:
+        """True the first time this event id arrives, in any process."""
+        result = await self._submit(item)
+        assert isinstance(result, bool)
         return result
 
     async def drain(self) -> None:
@@ -130,7 +145,11 @@ class Ingest:
         out: list[Result | None] = [None] * len(items)
         answers = [(i, it) for i, it in enumerate(items) if isinstance(it, AnswerIn)]
         votes = [(i, it) for i, it in enumerate(items) if isinstance(it, VoteIn)]
+        marks = [(i, it) for i, it in enumerate(items) if isinstance(it, SeenIn)]
         async with self.engine.tx() as conn:
+            if marks:
+                for (i, _), new in zip(marks, await _first_deliveries(conn, [m for _, m in marks]), strict=True):
+                    out[i] = new
             if answers:
                 for (i, _), added in zip(answers, await _answers(conn, [a for _, a in answers]), strict=True):
                     out[i] = added
@@ -148,6 +167,16 @@ def _settle(fut: asyncio.Future[Result], outcome: Result | BaseException) -> Non
         fut.set_exception(outcome)
     else:
         fut.set_result(outcome)
+
+
+async def _first_deliveries(conn: AsyncConnection, items: Sequence[SeenIn]) -> list[bool]:
+    fresh = await seen.mark_many(conn, [(m.platform, m.event_id) for m in items], items[0].now)
+    out = []
+    for m in items:
+        key = (m.platform, m.event_id[:128])
+        out.append(key in fresh)
+        fresh.discard(key)  # the same id twice in one batch: only the first is new
+    return out
 
 
 async def _answers(conn: AsyncConnection, items: Sequence[AnswerIn]) -> list[bool]:

@@ -204,3 +204,13 @@ async def test_many_events_in_one_batch_cost_a_few_trips_not_a_few_per_event(sql
     # One batch for the first event (the writer starts at once), one for the 99 that queued meanwhile:
     # each is BEGIN, rounds, tombstones, members, answers and COMMIT.
     assert sum(trips.values()) <= 2 * 6, trips
+
+
+async def test_redelivered_event_ids_are_new_once_even_within_one_batch(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+    rt, _ = await start_runtime(runtimes, db_url, bank, clock)
+    ids = ["Ev1", "Ev2", "Ev1", "Ev3", "Ev2"]
+    first = await asyncio.gather(*(rt.core.first_delivery("slack", e) for e in ids))
+    assert first == [True, True, False, True, False]
+    again = await asyncio.gather(*(rt.core.first_delivery("slack", e) for e in ids))
+    assert again == [False] * 5
+    assert await rt.core.first_delivery("discord", "Ev1")  # ids are per platform

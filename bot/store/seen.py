@@ -23,6 +23,20 @@ async def mark(conn: AsyncConnection, platform: str, event_id: str, now: datetim
     return (await conn.execute(stmt)).first() is not None
 
 
+async def mark_many(conn: AsyncConnection, ids: Collection[tuple[str, str]], now: datetime) -> set[tuple[str, str]]:
+    """mark for many (platform, id) pairs in one statement: the pairs that were new."""
+    pairs = {(p, e[:128]) for p, e in ids}
+    if not pairs:
+        return set()
+    stmt = (
+        insert(conn, seen_events)
+        .on_conflict_do_nothing(index_elements=["platform", "event_id"])
+        .returning(seen_events.c.platform, seen_events.c.event_id)
+    )
+    rows = await conn.execute(stmt, [{"platform": p, "event_id": e, "seen_at": now} for p, e in sorted(pairs)])
+    return {(r.platform, r.event_id) for r in rows.all()}
+
+
 async def is_marked(conn: AsyncConnection, platform: str, event_id: str) -> bool:
     q = select(seen_events.c.event_id).where(
         seen_events.c.platform == platform, seen_events.c.event_id == event_id[:128]
