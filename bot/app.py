@@ -37,6 +37,7 @@ from bot.store import rounds as round_store
 from bot.store import scores as score_store
 from bot.store import seen
 from bot.store.answers import VoteResult
+from bot.usertext import storable, visible
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +115,10 @@ class Core:
             yield (conn, rnd) if rnd is not None and rnd.state == RoundState.OPEN else None
 
     async def _answer_posted(self, event: MessagePosted) -> list[Response]:
-        if event.actor.is_bot or not event.text.strip() or event.place.thread_id is None:
+        text = storable(event.text)
+        if event.actor.is_bot or not visible(text) or event.place.thread_id is None:
             return []
-        item = AnswerIn(event.place, event.actor, event.message_id, event.text, self.engine.now())
+        item = AnswerIn(event.place, event.actor, event.message_id, text, self.engine.now())
         # Later messages by the same member are discussion; only their first one is the answer.
         return [React("recorded")] if await self.ingest.answer(item) else []
 
@@ -127,18 +129,19 @@ class Core:
             if found is None:
                 return []
             conn, rnd = found
-            if not event.text.strip():
+            text = storable(event.text)
+            if not visible(text):  # edited down to nothing anyone could read: as good as deleted
                 await answer_store.delete_by_message(conn, rnd.id, event.message_id)
                 return []
             now = self.engine.now()
-            if await answer_store.edit_by_message(conn, rnd.id, event.message_id, event.text, now):
+            if await answer_store.edit_by_message(conn, rnd.id, event.message_id, text, now):
                 return [React("updated")]
             if await self._tombstoned(conn, event.place, event.message_id):
                 return []
             # An edit can overtake the message it edits (platforms do not promise order): the edited text
             # is the answer, and the original, arriving later, finds the member has answered already.
             member = await channel_store.ensure_member(conn, event.actor, now)
-            added = await answer_store.add(conn, rnd.id, member.id, event.message_id, event.text, now)
+            added = await answer_store.add(conn, rnd.id, member.id, event.message_id, text, now)
         return [React("recorded")] if added else []
 
     async def _answer_deleted(self, event: MessageDeleted) -> list[Response]:
@@ -230,8 +233,8 @@ class Core:
         kind, _, rest = event.custom_id.partition(":")
         if kind != "answer" or not rest.isdigit():
             return [Reply(messages.say("That form is no longer in use."))]
-        text = event.values.get("answer", "")
-        if not text.strip():
+        text = storable(event.values.get("answer", ""))
+        if not visible(text):
             return [Reply(messages.say("Your answer was empty, so nothing was saved."))]
         now = self.engine.now()
         async with self.engine.tx() as conn:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import Actor, Place
-from bot.models import RoundState
+from bot.models import Round, RoundState
 from bot.store import answers as answer_store
 from bot.store import channels as channel_store
 from bot.store import rounds as round_store
@@ -169,6 +169,13 @@ def _settle(fut: asyncio.Future[Result], outcome: Result | BaseException) -> Non
         fut.set_result(outcome)
 
 
+def _same_channel(found: tuple[Round, str, str, str], place: Place) -> bool:
+    """A vote counts only from the round's own channel (or its thread, when an adapter could not name the
+    thread's parent): a ballot's button copied into another channel must not vote where members cannot see."""
+    rnd, platform, space, channel = found
+    return (platform, space) == (place.platform, place.space_id) and place.channel_id in (channel, rnd.thread_id)
+
+
 async def _first_deliveries(conn: AsyncConnection, items: Sequence[SeenIn]) -> list[bool]:
     fresh = await seen.mark_many(conn, [(m.platform, m.event_id) for m in items], items[0].now)
     out = []
@@ -216,12 +223,12 @@ async def _answers(conn: AsyncConnection, items: Sequence[AnswerIn]) -> list[boo
 
 
 async def _votes(conn: AsyncConnection, items: Sequence[VoteIn]) -> list[VoteDone]:
-    rounds = await round_store.with_spaces(conn, [v.round_id for v in items])
+    rounds = await round_store.with_places(conn, [v.round_id for v in items])
     out: list[VoteDone | None] = [None] * len(items)
     allowed: list[tuple[int, VoteIn]] = []
     for n, v in enumerate(items):
         found = rounds.get(v.round_id)
-        if found is None or found[1:] != (v.place.platform, v.place.space_id):
+        if found is None or not _same_channel(found, v.place):
             out[n] = VoteDone("I can't find that round.")
         elif found[0].state in (RoundState.POSTING, RoundState.OPEN, RoundState.REVEALING):
             out[n] = VoteDone("Voting has not opened yet.")

@@ -214,3 +214,34 @@ async def test_redelivered_event_ids_are_new_once_even_within_one_batch(db_url, 
     again = await asyncio.gather(*(rt.core.first_delivery("slack", e) for e in ids))
     assert again == [False] * 5
     assert await rt.core.first_delivery("discord", "Ev1")  # ids are per platform
+
+
+async def test_invisible_answers_are_not_answers_and_nul_is_dropped(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+    rt, _ = await start_runtime(runtimes, db_url, bank, clock)
+    rnd, thread = await open_round(rt)
+    invisible = "\u200b\u2060\ufeff \u202e\n"
+    assert await rt.core.handle(MessagePosted(person(1), thread, "m1", invisible)) == []
+    # PostgreSQL cannot store NUL in text: it is dropped, and the rest of the answer is kept (name too).
+    assert await rt.core.handle(MessagePosted(person(2, "N\x00ame"), thread, "m2", "a\x00b")) == [React("recorded")]
+    async with rt.engine.read() as conn:
+        got = [(a.display_name, a.text) for a in await answer_store.for_round(conn, rnd.id)]
+    assert got == [("Name", "ab")]
+
+
+async def test_a_vote_counts_only_from_the_rounds_own_channel(db_url, bank, clock, runtimes):  # type: ignore[no-untyped-def]
+    rt, _ = await start_runtime(runtimes, db_url, bank, clock)
+    rnd, thread = await open_round(rt, cap=3)
+    await asyncio.gather(*(rt.core.handle(MessagePosted(person(i), thread, f"m{i}", f"answer {i}")) for i in range(4)))
+    await rt.engine.reveal(rnd.id, early=True)
+    async with rt.engine.read() as conn:
+        ids = {a.user_id: a.id for a in await answer_store.for_round(conn, rnd.id)}
+    voter = person(0)
+    elsewhere = Place("shell", "local", "random", None, "random")  # same space, another channel
+    thread_alone = Place("shell", "local", rnd.thread_id or "", None)  # a thread an adapter could not place
+    out = [
+        plain(await rt.core.handle(ButtonPressed(voter, place, f"vote:{rnd.id}:{ids[who]}")))
+        for place, who in ((elsewhere, "u1"), (thread, "u2"), (CHANNEL, "u3"), (thread_alone, "u1"))
+    ]
+    assert "can't find that round" in out[0]
+    assert all("Vote recorded" in o for o in out[1:]), out
+    assert await count(rt, votes) == 3

@@ -134,7 +134,7 @@ async def set_enabled(conn: AsyncConnection, pk: int, enabled: bool, now: dateti
 
 async def ensure_member(conn: AsyncConnection, actor: Actor, now: datetime) -> Member:
     """The member row for an actor, created on first sight; the display name follows renames. One statement."""
-    name = actor.display_name[:200] or actor.user_id
+    name = actor.display_name.replace("\x00", "")[:200] or actor.user_id
     stmt = insert(conn, members).values(
         platform=actor.platform, space_id=actor.space_id, user_id=actor.user_id, display_name=name, created_at=now
     )
@@ -165,7 +165,7 @@ async def ensure_members(
             "platform": a.platform,
             "space_id": a.space_id,
             "user_id": a.user_id,
-            "display_name": a.display_name[:200] or a.user_id,
+            "display_name": a.display_name.replace("\x00", "")[:200] or a.user_id,
             "created_at": now,
         }
         for a in latest.values()

@@ -371,26 +371,22 @@ async def for_threads(conn: AsyncConnection, keys: Collection[ThreadKey]) -> dic
     return out
 
 
-async def with_spaces(conn: AsyncConnection, round_ids: Collection[int]) -> dict[int, tuple[Round, str, str]]:
-    """with_space for many rounds in one query, locked."""
+async def with_places(
+    conn: AsyncConnection, round_ids: Collection[int]
+) -> dict[int, tuple[Round, str, str, str]]:
+    """Rounds by id, locked, with their channel's platform, space and platform channel id: one query."""
     if not round_ids:
         return {}
     q = (
-        select(rounds, channels.c.platform.label("ch_platform"), channels.c.space_id.label("ch_space"))
+        select(
+            rounds,
+            channels.c.platform.label("ch_platform"),
+            channels.c.space_id.label("ch_space"),
+            channels.c.channel_id.label("ch_channel"),
+        )
         .join(channels, channels.c.id == rounds.c.channel_id)
         .where(rounds.c.id.in_(sorted(set(round_ids))))
         .with_for_update(of=rounds)
     )
-    return {row.id: (_round(row), row.ch_platform, row.ch_space) for row in (await conn.execute(q)).all()}
-
-
-async def with_space(conn: AsyncConnection, round_id: int) -> tuple[Round, str, str] | None:
-    """A round, locked, with its channel's platform and space: what a vote needs to check, in one query."""
-    q = (
-        select(rounds, channels.c.platform.label("ch_platform"), channels.c.space_id.label("ch_space"))
-        .join(channels, channels.c.id == rounds.c.channel_id)
-        .where(rounds.c.id == round_id)
-        .with_for_update(of=rounds)
-    )
-    row = (await conn.execute(q)).first()
-    return (_round(row), row.ch_platform, row.ch_space) if row else None
+    rows = (await conn.execute(q)).all()
+    return {row.id: (_round(row), row.ch_platform, row.ch_space, row.ch_channel) for row in rows}
