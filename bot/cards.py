@@ -15,7 +15,6 @@ import asyncio
 import io
 import threading
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,7 +46,8 @@ MAX_TOPIC_ROWS = 16
 MAX_NAME_CHARS = 80  # before measuring: a 200-character name is clipped to its column anyway
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
-# FreeType faces are not meant to be shared between threads; rendering is GIL-bound anyway, so one at a time.
+# FreeType faces are not meant to be shared between threads, and drawing holds the GIL anyway: one drawing at a
+# time. PNG encoding (about half the time) releases the GIL, so it runs outside the lock, on several cores.
 _LOCK = threading.Lock()
 
 
@@ -175,10 +175,11 @@ def _points(n: int) -> str:
 
 def leaderboard_png(card: BoardCard) -> bytes:
     with _LOCK:
-        return _leaderboard(card)
+        img = _leaderboard(card)
+    return _png(img)
 
 
-def _leaderboard(card: BoardCard) -> bytes:
+def _leaderboard(card: BoardCard) -> PILImage.Image:
     w, h = CARD_SIZE
     img = PILImage.new("RGB", CARD_SIZE, BG)
     d = ImageDraw.Draw(img)
@@ -221,7 +222,7 @@ def _leaderboard(card: BoardCard) -> bytes:
             _flame(d, 912, mid, active=r.streak > 0)
             d.text((928, mid), str(r.streak), font=num_font, fill=TEXT if r.streak else MUTED, anchor="lm")
     d.text((w - 32, h - 14), "interview-bot", font=font(14), fill=MUTED, anchor="rd")
-    return _png(img)
+    return img
 
 
 def _flame(d: ImageDraw.ImageDraw, x: int, y: int, *, active: bool) -> None:
@@ -267,10 +268,11 @@ def _share_colour(share: float) -> tuple[int, int, int]:
 
 def topic_chart_png(chart: TopicChart) -> bytes:
     with _LOCK:
-        return _topic_chart(chart)
+        img = _topic_chart(chart)
+    return _png(img)
 
 
-def _topic_chart(chart: TopicChart) -> bytes:
+def _topic_chart(chart: TopicChart) -> PILImage.Image:
     size = chart_size(len(chart.rows))
     w, h = size
     img = PILImage.new("RGB", size, BG)
@@ -310,7 +312,7 @@ def _topic_chart(chart: TopicChart) -> bytes:
                    fill=MUTED, anchor="ra")  # fmt: skip
     for j, line in enumerate(wrap(d, clean(chart.note, 400), font(14), w - 96, lines=2)):
         d.text((48, h - CHART_FOOT + 12 + 18 * j), line, font=font(14), fill=MUTED)
-    return _png(img)
+    return img
 
 
 def topic_chart_alt(chart: TopicChart) -> str:
@@ -325,8 +327,3 @@ def topic_chart_alt(chart: TopicChart) -> str:
 async def topic_chart_image(chart: TopicChart, filename: str = "progress.png") -> Image:
     data = await asyncio.to_thread(topic_chart_png, chart)
     return Image(data, filename, topic_chart_alt(chart)[:1000], chart.title)
-
-
-def board_rows(ranked: Sequence[tuple[int, str, int, int]]) -> tuple[BoardRow, ...]:
-    """(rank, name, points, streak) tuples as card rows."""
-    return tuple(BoardRow(rank, name, points, streak) for rank, name, points, streak in ranked)
