@@ -73,6 +73,8 @@ class Config(BaseModel):
     scoring: Scoring = Field(default_factory=Scoring)
     timing: Timing = Field(default_factory=Timing)
     shell: ShellOptions = Field(default_factory=ShellOptions)
+    # Pictures next to the text: the weekly leaderboard card and the /quiz stats chart. Off: text only.
+    images: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)

@@ -15,13 +15,14 @@ import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot import messages
+from bot import cards, messages
 from bot.clock import Clock
 from bot.config import Config
 from bot.models import Channel, Round, RoundState
@@ -46,7 +47,8 @@ from bot.store import rounds as round_store
 from bot.store import scores as score_store
 from bot.store import seen
 from bot.store.db import READ_ONLY
-from bot.streaks import run_length
+from bot.store.scores import Standing
+from bot.streaks import current_streaks, run_length
 
 log = logging.getLogger(__name__)
 
@@ -599,6 +601,7 @@ class Engine:
             None,
             "No points in the last 7 days. Answer the next question to open the scoreboard!",
         )
+        msg = await self._with_card(ch, slot, rows, msg)
         try:
             await self.platform(ch).send(ch, msg)
         except PlatformError as exc:
@@ -609,6 +612,27 @@ class Engine:
             return
         async with self.tx() as conn:
             await round_store.claim_done(conn, ch.id, "leaderboard", slot.key, self.now())
+
+    async def _with_card(self, ch: Channel, slot: Slot, rows: list[Standing], msg: Message) -> Message:
+        """The weekly post with its picture: places, points and streaks as a card. The text already says it
+        all, so a card that cannot be drawn is logged and the post goes out without it."""
+        if not rows or not self.config.images:
+            return msg
+        try:
+            async with self.read() as conn:
+                streaks = await current_streaks(conn, ch.id, [r.member_id for r in rows], STREAK_LOOKBACK)
+            tz = ZoneInfo(ch.settings.timezone)
+            since, until = (slot.at - timedelta(days=7)).astimezone(tz), slot.at.astimezone(tz)
+            card = cards.BoardCard(
+                title="Weekly leaderboard",
+                period=f"{since:%a %d %b} to {until:%a %d %b %Y} · {ch.label}",
+                rows=tuple(cards.BoardRow(r.rank, r.display_name, r.points, streaks.get(r.member_id, 0)) for r in rows),
+            )
+            image = await cards.leaderboard_image(card, f"leaderboard-{slot.key}.png")
+        except Exception:  # a picture is never worth losing the post over
+            log.exception("could not draw the leaderboard card for %s; posting the text alone", ch.label)
+            return msg
+        return replace(msg, image=image)
 
 
 # Posts claimed at once: sent and recorded well within one lease even at a platform's 50 requests/s.

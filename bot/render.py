@@ -60,6 +60,17 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Image:
+    """A picture attached to a message (PNG bytes). The message's text always says everything the picture
+    shows, so a platform that cannot attach it, or an upload that fails, still delivers the whole message."""
+
+    data: bytes = field(repr=False)  # kept out of reprs: logs and test failures would fill with bytes
+    filename: str
+    alt: str  # what the picture shows, in words: screen readers, Discord's description, Slack's alt_txt
+    title: str = ""  # a short caption, where a platform shows one next to the file
+
+
+@dataclass(frozen=True)
 class Message:
     """One message the bot sends. ``parts`` concatenate into the body; ``title`` and ``fields`` suit embeds/blocks."""
 
@@ -71,6 +82,8 @@ class Message:
     footer: str | None = None
     # Set on a channel post to ask the adapter to open a thread on it with this name.
     thread_name: str | None = None
+    # An optional picture (the weekly leaderboard card, a stats chart); the text above stays complete without it.
+    image: Image | None = None
 
     @property
     def plain(self) -> str:

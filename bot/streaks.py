@@ -40,3 +40,21 @@ async def streaks_for(conn: AsyncConnection, channel_pk: int, member_id: int) ->
     if latest is not None and latest.state.value in ("posting", "open") and held and held[0] not in answered:
         current_ids = held[1:]
     return run_length(current_ids, answered), longest_run(held, answered)
+
+
+async def current_streaks(
+    conn: AsyncConnection, channel_pk: int, member_ids: list[int], lookback: int = 400
+) -> dict[int, int]:
+    """Each member's current streak in the channel, in three queries however many members: the weekly card.
+    As in :func:`streaks_for`, a round still open for answers does not break a streak yet."""
+    if not member_ids:
+        return {}
+    held = await round_store.held_round_ids(conn, channel_pk, limit=lookback)
+    answered = await answer_store.answered_by(conn, member_ids, held)
+    latest = await round_store.latest(conn, channel_pk)
+    running = latest is not None and latest.state.value in ("posting", "open") and bool(held)
+    out: dict[int, int] = {}
+    for member, rounds_answered in answered.items():
+        ids = held[1:] if running and held[0] not in rounds_answered else held
+        out[member] = run_length(ids, rounds_answered)
+    return out

@@ -15,7 +15,7 @@ from discord import app_commands
 
 from adapters.discord.components import CoreButton, CoreSelect
 from adapters.discord.platform import DiscordPlatform, classified
-from adapters.discord.render import to_kwargs
+from adapters.discord.render import to_kwargs, without_image
 from bot.events import (
     Actor,
     ButtonPressed,
@@ -26,7 +26,7 @@ from bot.events import (
     MessagePosted,
     Place,
 )
-from bot.render import OpenForm, React, Reply, Response
+from bot.render import Message, OpenForm, React, Reply, Response
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -201,14 +201,25 @@ class QuizBot(discord.AutoShardedClient):
             if isinstance(r, OpenForm) and not interaction.response.is_done():
                 await interaction.response.send_modal(QuizModal(self, r))
             elif isinstance(r, Reply):
-                kwargs = to_kwargs(r.message)
                 ephemeral = r.ephemeral and ephemeral_default
-                if interaction.response.is_done():
-                    await interaction.followup.send(ephemeral=ephemeral, **kwargs)
-                else:
-                    await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
+                try:
+                    await self._reply(interaction, r.message, ephemeral)
+                except discord.HTTPException as exc:
+                    if r.message.image is None:
+                        raise
+                    # Ephemeral replies can carry files on Discord; if this one could not, the text still goes.
+                    log.warning("could not reply with the picture, replying with the text alone: %s", exc)
+                    await self._reply(interaction, without_image(r.message), ephemeral)
         if not interaction.response.is_done():
             await interaction.response.defer()  # nothing to say: acknowledge so Discord shows no failure
+
+    @staticmethod
+    async def _reply(interaction: discord.Interaction[Any], message: Message, ephemeral: bool) -> None:
+        kwargs = to_kwargs(message)
+        if interaction.response.is_done():
+            await interaction.followup.send(ephemeral=ephemeral, **kwargs)
+        else:
+            await interaction.response.send_message(ephemeral=ephemeral, **kwargs)
 
 
 class QuizModal(discord.ui.Modal):

@@ -59,8 +59,14 @@ def register(tree: app_commands.CommandTree[Any], bot: QuizBot) -> None:
         await bot.run_command(interaction, ("quiz", "leaderboard"), {"period": period, "scope": scope})
 
     @quiz.command(name="stats", description="Answers, votes, streaks and rank, yours or a member's")
-    async def stats(interaction: discord.Interaction[Any], member: discord.Member | None = None) -> None:
-        await bot.run_command(interaction, ("quiz", "stats"), {"member": str(member.id) if member else None})
+    @app_commands.describe(member="Whose stats (default: yours)", chart="Attach a chart of progress per topic")
+    async def stats(
+        interaction: discord.Interaction[Any], member: discord.Member | None = None, chart: bool | None = None
+    ) -> None:
+        options = {"member": str(member.id) if member else None}
+        if chart is not None:
+            options["chart"] = "yes" if chart else "no"
+        await bot.run_command(interaction, ("quiz", "stats"), options)
 
     @quiz.command(name="topics", description="The topics and how many questions each has")
     async def topics(interaction: discord.Interaction[Any]) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 import discord
 
-from adapters.discord.render import to_kwargs
+from adapters.discord.render import to_kwargs, without_image
 from bot.models import Channel
 from bot.ports import PlatformError, Sent
 from bot.render import Message
@@ -59,8 +59,16 @@ class DiscordPlatform:
 
     async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
         target = await self._messageable(int(thread_id or channel.channel_id))
-        kwargs = to_kwargs(message)
-        sent = await classified(lambda: target.send(**kwargs))
+        try:
+            sent = await classified(lambda: target.send(**to_kwargs(message)))
+        except PlatformError as exc:
+            if message.image is None:
+                raise
+            # The picture (a missing Attach Files permission, a size limit) must not cost the post: the text
+            # says everything the picture shows. If the text alone fails too, that error is the one reported.
+            log.warning("could not post with the picture in %s, posting the text alone: %s", channel.label, exc)
+            message = without_image(message)
+            sent = await classified(lambda: target.send(**to_kwargs(message)))
         if not message.thread_name:
             return Sent(str(sent.id))
         name = message.thread_name[:100]

@@ -6,12 +6,15 @@ button label 80, 25 options per select menu, 5 component rows.
 
 from __future__ import annotations
 
+import io
+import re
+from dataclasses import replace
 from typing import Any
 
 import discord
 
 from adapters.discord.components import CoreButton, CoreSelect
-from bot.render import Message, Style, UserText
+from bot.render import Image, Message, Style, UserText
 
 STYLES = {
     Style.PRIMARY: discord.ButtonStyle.primary,
@@ -57,10 +60,28 @@ def to_kwargs(msg: Message) -> dict[str, Any]:
         kwargs["embed"] = embed
     else:
         kwargs["content"] = text or "-"
+    if msg.image is not None:
+        file = to_file(msg.image)
+        kwargs["file"] = file
+        if "embed" in kwargs:  # the picture shows inside the embed, under its text, instead of above it
+            kwargs["embed"].set_image(url=f"attachment://{file.filename}")
     view = to_view(msg)
     if view is not None:
         kwargs["view"] = view
     return kwargs
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def to_file(image: Image) -> discord.File:
+    """A fresh upload each time: a discord.File is read once. Its name is what ``attachment://`` refers to."""
+    name = _SAFE_NAME.sub("_", image.filename)[-100:] or "image.png"
+    return discord.File(io.BytesIO(image.data), filename=name, description=_clip(image.alt, 1024) or None)
+
+
+def without_image(msg: Message) -> Message:
+    return replace(msg, image=None)
 
 
 def to_view(msg: Message) -> discord.ui.View | None:

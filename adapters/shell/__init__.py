@@ -7,7 +7,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 
-from adapters.shell.platform import ShellPlatform
+from adapters.shell.platform import ShellPlatform, image_dir_for
 from adapters.shell.session import ShellSession
 from bot.clock import OffsetClock
 from bot.config import Config
@@ -38,7 +38,7 @@ def _write(text: str) -> None:
 
 
 async def main(config: Config) -> int:
-    platform = ShellPlatform(_write)
+    platform = ShellPlatform(_write, image_dir=image_dir_for(config.database_url))
     clock = OffsetClock()
     runtime = await build(config, {"shell": platform}, clock=clock)
     try:

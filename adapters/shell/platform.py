@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from adapters.shell.render import render
 from bot.models import Channel
 from bot.ports import Sent
-from bot.render import Button, Message
+from bot.render import Button, Image, Message
 
 
 @dataclass
@@ -26,6 +29,8 @@ class ShellPlatform:
 
     # Message ids must never repeat across sessions on the same database: a round's thread is found by id.
     session: str = field(default_factory=lambda: secrets.token_hex(3))
+    # Where pictures (the leaderboard card, the stats chart) are saved for you to open; a temp folder if unset.
+    image_dir: Path | None = None
 
     def next_id(self) -> str:
         return f"m{self.session}-{next(self._ids)}"
@@ -38,7 +43,20 @@ class ShellPlatform:
             numbers.append(n)
         self._remember_ballot(msg)
         text = render(msg, numbers)
+        if msg.image is not None:
+            text += f"\n{self.save_image(msg.image)}"
         self.write("\n".join(prefix + line for line in text.splitlines()) if prefix else text)
+
+    def save_image(self, image: Image) -> str:
+        """A terminal cannot show a picture: save it and say where. The text above already says the same."""
+        folder = self.image_dir or Path(tempfile.gettempdir()) / "interview-bot-images"
+        name = f"{self.session}-{next(self._ids)}-{_SAFE_NAME.sub('_', image.filename)[-80:]}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(image.data)  # small and local: not worth a thread
+        except OSError as exc:
+            return f"(picture not saved: {exc})"
+        return f"(picture: {folder / name})"
 
     def _remember_ballot(self, msg: Message) -> None:
         votes = [b for b in msg.buttons if b.custom_id.startswith("vote:")]
@@ -65,3 +83,19 @@ class ShellPlatform:
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         self.write("\n[admin notice]")
         self.show(message, prefix="  ")
+
+
+_SAFE_NAME = re.compile(r"[^\w.-]")
+
+
+def image_dir_for(database_url: str) -> Path | None:
+    """Pictures go next to a SQLite database file (where the user already looks); None means a temp folder."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(database_url)
+    except Exception:
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).expanduser().resolve().parent / "interview-bot-images"

@@ -36,6 +36,7 @@ SCOPES = [
     "reactions:write",
     "users:read",
     "im:write",
+    "files:write",  # the weekly leaderboard card and the stats chart; without it posts go out as text alone
 ]
 
 

@@ -23,6 +23,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.platform import send_image_privately, share_image
 from adapters.slack.render import to_blocks, to_message, unescape
 from bot.events import (
     Actor,
@@ -113,6 +114,12 @@ def build_app(
                     await client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, **payload)
                 else:  # the App Home has no channel: a direct message from the app
                     await client.chat_postMessage(channel=user, **payload)
+                image = r.message.image
+                if image is not None:  # after the text, which stands alone if the upload fails
+                    if r.ephemeral or not channel:
+                        await send_image_privately(client, user, image)
+                    else:
+                        await share_image(client, image, channel, thread)
             elif isinstance(r, OpenForm) and trigger_id:
                 meta = json.dumps({"channel": channel, "thread": thread})
                 await client.views_open(trigger_id=trigger_id, view=modal(r, meta))
@@ -129,7 +136,8 @@ def build_app(
         actor = await ids.actor(client, team, command["user_id"], command.get("user_name"))
         place = Place(PLATFORM, team, command["channel_id"], None, command.get("channel_name"))
         responses = await core.handle(TextCommand(actor, place, unescape(command.get("text") or "")))
-        await deliver(responses, client, command["user_id"], respond)
+        # The channel is only where a public reply's picture goes: the replies themselves go through respond.
+        await deliver(responses, client, command["user_id"], respond, channel=command["channel_id"])
 
     @app.event("message")
     async def on_message(event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient) -> None:
@@ -215,7 +223,9 @@ def build_app(
             return
         team = _team(body)
         actor = await ids.actor(client, team, event["user"])
-        responses = await core.handle(Command(actor, Place(PLATFORM, team, "home"), ("quiz", "stats"), {}))
+        # No chart on the App Home: a view cannot carry an uploaded picture.
+        stats = Command(actor, Place(PLATFORM, team, "home"), ("quiz", "stats"), {"chart": "no"})
+        responses = await core.handle(stats)
         blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": "interview-bot"}},
             {

@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import to_message
 from bot.models import Channel
 from bot.ports import PlatformError, Sent
-from bot.render import Message
+from bot.render import Image, Message
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,6 +68,9 @@ class SlackPlatform:
             kwargs["thread_ts"] = thread_id
         response = await classified(lambda: client.chat_postMessage(**kwargs, **to_message(message)))
         ts = str(response["ts"])
+        if message.image is not None:
+            # The text is posted first, so a failed upload (no files:write scope, a size limit) loses nothing.
+            await share_image(client, message.image, channel.channel_id, thread_id)
         # On Slack a thread is the replies to a message: its id is the parent's ts.
         return Sent(ts, ts if message.thread_name else None)
 
@@ -81,3 +84,41 @@ class SlackPlatform:
         payload["text"] = f"interview-bot, <#{channel.channel_id}>: {payload['text']}"
         for user in dict.fromkeys(recipients):
             await classified(lambda u=user: client.chat_postMessage(channel=u, **payload))  # type: ignore[misc]
+
+
+async def share_image(
+    client: AsyncWebClient, image: Image, channel_id: str, thread_ts: str | None = None, comment: str | None = None
+) -> bool:
+    """Upload a picture into a conversation with slack_sdk's files_upload_v2 (files.getUploadURLExternal, the
+    upload itself, files.completeUploadExternal). Never raises: the text it belongs to is already posted, so a
+    failure is logged and the message stands without its picture. True if it was shared."""
+    try:
+        await client.files_upload_v2(
+            file=image.data,
+            filename=image.filename,
+            title=(image.title or image.filename)[:250],
+            alt_txt=image.alt[:1000],
+            channel=channel_id,
+            thread_ts=thread_ts,
+            initial_comment=comment,
+        )
+    except SlackApiError as exc:
+        log.warning("could not upload %s to %s: Slack said %s", image.filename, channel_id, exc.response.get("error"))
+        return False
+    except (SlackRequestError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("could not upload %s to %s: %s", image.filename, channel_id, exc)
+        return False
+    return True
+
+
+async def send_image_privately(client: AsyncWebClient, user_id: str, image: Image) -> bool:
+    """A reply only one person sees (ephemeral) cannot carry a file on Slack, so its picture goes to a direct
+    message with the bot instead, where that person, and only they, will find it."""
+    try:
+        opened = await client.conversations_open(users=user_id)
+        dm = str(opened["channel"]["id"])
+    except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("could not open a direct message to send %s: %s", image.filename, exc)
+        return False
+    comment = f"{image.title or 'Your picture'}: here, because replies only you can see cannot carry pictures on Slack."
+    return await share_image(client, image, dm, comment=comment)

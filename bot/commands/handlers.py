@@ -8,19 +8,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot import messages
+from bot import cards, messages
 from bot.commands.parse import parse_duration, usage_text
 from bot.commands.spec import BY_PATH, COMMANDS
 from bot.engine import Engine
 from bot.events import Actor, Command, Place
 from bot.models import Channel, Member, RoundState
+from bot.progress import topic_rows
 from bot.questions.select import Usage, choose
-from bot.render import Button, Field, Message, Reply, Response, Style, UserText
+from bot.render import Button, Field, Image, Message, Reply, Response, Style, UserText
 from bot.schedule import format_local, next_leaderboard_slot, next_post_slot
 from bot.settings import ChannelSettings
 from bot.store import channels as channel_store
+from bot.store import progress as progress_store
 from bot.store import rounds as round_store
 from bot.store import scores as score_store
+from bot.store.progress import QuestionOutcomes
 from bot.streaks import streaks_for
 
 log = logging.getLogger(__name__)
@@ -177,6 +180,8 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
             )
         ids = [ch.id] if ch else await channel_store.in_space(conn, cmd.place.platform, cmd.place.space_id)
         counts = await score_store.counts(conn, member.id, ids)
+        want_chart = c.engine.config.images and member.id > 0 and _yes_no(cmd.options.get("chart", "yes"))
+        per_question = await progress_store.question_outcomes(conn, member.id, ids) if want_chart else {}
         scope = (
             score_store.channel_scope(ch.id) if ch else score_store.space_scope(cmd.place.platform, cmd.place.space_id)
         )
@@ -194,7 +199,31 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
         Field("Rank", f"#{standing.rank}" if standing else "not ranked yet", inline=True),
         Field("Practice questions rated", str(counts.practice), inline=True),
     )
-    return [Reply(Message(title="Stats", parts=("Stats for ", UserText(member.display_name)), fields=fields))]
+    image = await _progress_chart(c, member, per_question)
+    return [
+        Reply(Message(title="Stats", parts=("Stats for ", UserText(member.display_name)), fields=fields, image=image))
+    ]
+
+
+async def _progress_chart(c: Commands, member: Member, per_question: dict[str, QuestionOutcomes]) -> Image | None:
+    """The stats chart: one bar per topic the member met. None when there is nothing to draw, or drawing
+    failed (logged): the stats text says everything that matters without it."""
+    rows = topic_rows(c.engine.bank, per_question)
+    if not rows:
+        return None
+    seen = sum(r.seen for r in rows)
+    chart = cards.TopicChart(
+        title="Progress by topic",
+        member=f"{member.display_name} · {seen} question{'s' if seen != 1 else ''} seen",
+        rows=rows,
+        note="Bar: share of good outcomes (practice questions rated Got it, and daily answers that received a "
+        "vote once their round closed). Line under it: how much of the topic's questions were seen.",
+    )
+    try:
+        return await cards.topic_chart_image(chart)
+    except Exception:
+        log.exception("could not draw the progress chart; replying with the text alone")
+        return None
 
 
 async def forget_me(c: Commands, cmd: Command) -> list[Response]:

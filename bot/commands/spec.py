@@ -64,8 +64,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         ("quiz", "stats"),
         "Answers, votes, streaks and rank, yours or a member's",
-        (Option("member", "whose stats (default: yours)", ("user",)),),
+        (
+            Option("member", "whose stats (default: yours)", ("user",)),
+            Option("chart", "attach a chart of progress per topic: yes (default) or no", choices=("yes", "no")),
+        ),
         positional=("member",),
+        examples=("/quiz stats", "/quiz stats @someone chart=no"),
     ),
     CommandSpec(("quiz", "topics"), "The topics and how many questions each has"),
     CommandSpec(("quiz", "forget-me"), "Erase your answers, votes, points and practice history"),

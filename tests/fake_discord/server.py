@@ -296,6 +296,9 @@ class FakeDiscord:
         self._channels: dict[str, JSON] = {}
         self._deleted_channels: set[str] = set()
         self._denied_channels: set[str] = set()
+        self._no_attach_channels: set[str] = set()
+        # Every file uploaded in a multipart request, bytes included: {"path", "name", "filename", "data", ...}.
+        self.uploads: list[JSON] = []
         self._dm_by_user: dict[str, str] = {}
         self._messages: dict[str, JSON] = {}
         self._channel_messages: dict[str, list[str]] = {}
@@ -525,6 +528,11 @@ class FakeDiscord:
         )
         if channel.get("guild_id"):
             self._dispatch_soon("CHANNEL_UPDATE", lambda s: channel, guild_id=channel["guild_id"], intent=INTENT_GUILDS)
+
+    def deny_attach(self, channel_id: int | str) -> None:
+        """Take away Attach Files in a channel (and its threads): posts carrying a file get 403 Missing
+        Permissions, as Discord answers them, while plain posts still go through."""
+        self._no_attach_channels.add(str(channel_id))
 
     def delete_channel(self, channel_id: int | str) -> None:
         cid = str(channel_id)
@@ -1463,6 +1471,7 @@ class FakeDiscord:
         path = "/" + request.match_info["tail"]
         body, files = await self._read_body(request)
         self.requests.append(RecordedRequest(request.method, path, body))
+        self.uploads += [{**f, "method": request.method, "path": path} for f in files]
         fault = self._take_fault(request.method, path)
         if fault is not None:
             return self._fault_response(fault)
@@ -1496,7 +1505,15 @@ class FakeDiscord:
                 if part.name == "payload_json":
                     payload = json.loads(content)
                 else:
-                    files.append({"name": part.name, "filename": part.filename, "size": len(content)})
+                    files.append(
+                        {
+                            "name": part.name,
+                            "filename": part.filename,
+                            "size": len(content),
+                            "data": bytes(content),
+                            "content_type": part.headers.get("Content-Type"),
+                        }
+                    )
             return payload, files
         raw = await request.read()
         if not raw:
@@ -1603,6 +1620,8 @@ class FakeDiscord:
         if "flags" in body and body["flags"] is not None:
             fields["flags"] = int(body["flags"])
         if files:
+            # discord.py describes each file in payload_json's "attachments" (by index): keep its description.
+            described = {str(a.get("id")): a for a in body.get("attachments") or [] if isinstance(a, Mapping)}
             fields["attachments"] = [
                 {
                     "id": self.snowflake(),
@@ -1610,8 +1629,14 @@ class FakeDiscord:
                     "size": f["size"],
                     "url": f"{self.api_base}/attachments/{f['filename']}",
                     "proxy_url": f"{self.api_base}/attachments/{f['filename']}",
+                    **({"content_type": f["content_type"]} if f.get("content_type") else {}),
+                    **(
+                        {"description": described[str(n)]["description"]}
+                        if described.get(str(n), {}).get("description")
+                        else {}
+                    ),
                 }
-                for f in files
+                for n, f in enumerate(files)
             ]
         return fields
 
@@ -1687,6 +1712,8 @@ class FakeDiscord:
     async def _post_message(self, channel_id: str, body: Any, files: list[JSON], **_: Any) -> web.Response:
         channel = self._live_channel(channel_id)
         self._check_can_send(channel)
+        if files and {channel["id"], channel.get("parent_id")} & self._no_attach_channels:
+            raise _ApiError(403, 50013, "Missing Permissions")
         body = body or {}
         self._validate_message(body, creating=True, files=files)
         fields = self._message_fields(body, files)
@@ -1962,7 +1989,9 @@ class FakeDiscord:
             raise _ApiError(404, 10015, "Unknown Webhook")
         return interaction
 
-    async def _callback(self, interaction_id: str, token: str, body: Any, **_: Any) -> web.Response:
+    async def _callback(
+        self, interaction_id: str, token: str, body: Any, files: list[JSON] | None = None, **_: Any
+    ) -> web.Response:
         interaction = self._interactions_by_id.get(interaction_id)
         if interaction is None or interaction.token != token:
             raise _ApiError(404, 10062, "Unknown interaction")
@@ -1980,9 +2009,9 @@ class FakeDiscord:
         message: JSON | None = None
         ephemeral = False
         if type_ in (4, 5):
-            self._validate_message(data, creating=type_ == 4)
+            self._validate_message(data, creating=type_ == 4, files=files or [])
             channel = self._channels[interaction.payload["channel_id"]]
-            fields = self._message_fields(data, [])
+            fields = self._message_fields(data, files or [])
             fields["flags"] = int(data.get("flags") or 0) | (LOADING if type_ == 5 else 0)
             content = fields.pop("content", "")
             message = self._interaction_message(interaction, channel, content, fields, data.get("allowed_mentions"))

@@ -401,7 +401,7 @@ class FakeSlackWebAPI:
         trigger_ttl: float | None = 3.0,
         validate_blocks: bool = True,
         scopes: str = "app_mentions:read,channels:history,channels:join,chat:write,commands,"
-        "groups:history,im:history,im:write,reactions:write,users:read",
+        "files:write,groups:history,im:history,im:write,reactions:write,users:read",
     ) -> None:
         """Build the world; nothing listens until :meth:`start`.
 
@@ -437,6 +437,8 @@ class FakeSlackWebAPI:
         self._response_urls: dict[str, JsonDict] = {}
         self._responses: dict[str, list[JsonDict]] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        # Files of the upload flow by id: {"id", "filename", "length", "alt_txt", "data", "title", "shared_to"}.
+        self.files: dict[str, JsonDict] = {}
 
         self.bot_user_id: str = self.add_user(bot_name, bot=True)
 
@@ -456,6 +458,8 @@ class FakeSlackWebAPI:
             "views.push": self._views_push,
             "views.publish": self._views_publish,
             "views.update": self._views_update,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
         }
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -467,6 +471,7 @@ class FakeSlackWebAPI:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{key}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -672,6 +677,10 @@ class FakeSlackWebAPI:
     def view(self, view_id: str) -> JsonDict | None:
         """Any view by id."""
         return self._views.get(view_id)
+
+    def shared_files(self, channel_id: str) -> list[JsonDict]:
+        """Files shared into a conversation by files.completeUploadExternal, oldest first, bytes included."""
+        return [f for f in self.files.values() if channel_id in f["shared_to"]]
 
     def responses(self, key: str) -> list[JsonDict]:
         """The JSON bodies posted to the response_url made by :meth:`response_url_for`, in order."""
@@ -881,6 +890,27 @@ class FakeSlackWebAPI:
             self._ephemerals.setdefault(user_id, []).append(copy.deepcopy(msg))
 
     # ------------------------------------------------------------------ helpers for methods
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """The upload URL files.getUploadURLExternal hands out: the file's bytes as the raw body (what slack_sdk
+        sends) or as a multipart "file" field. Recorded in :attr:`calls` as the pseudo-method "upload"."""
+        file_id = request.match_info["file_id"]
+        entry = self.files.get(file_id)
+        fault = self._take_fault("upload")
+        self.calls.append(("upload", {"file_id": file_id}))
+        if fault is not None:
+            return web.Response(status=fault.status if fault.status != 200 else 500, text=fault.error)
+        if entry is None:
+            return web.Response(status=404, text="not_found")
+        if request.content_type == "multipart/form-data":
+            form = await request.post()
+            field = form.get("file")
+            data = field.file.read() if isinstance(field, web.FileField) else str(field or "").encode()
+        else:
+            data = await request.read()
+        entry["data"] = data
+        self.calls[-1][1]["size"] = len(data)
+        return web.Response(text=f"OK - {len(data)}")
 
     def _resolve_channel(self, ref: Any) -> _Channel:
         """Accept an id, a "#name"/name, or a user id (meaning the bot's DM with them), like chat.postMessage."""
@@ -1159,6 +1189,66 @@ class FakeSlackWebAPI:
         self._view_owner[full["id"]] = user_id
         self._homes[user_id] = full["id"]
         return {"view": full}
+
+    async def _files_get_upload_url(self, params: JsonDict) -> JsonDict:
+        if "files:write" not in self.scopes.split(","):
+            raise SlackApiFault("missing_scope")
+        filename, length = params.get("filename"), params.get("length")
+        if not filename or length in (None, ""):
+            raise SlackApiFault("invalid_arguments", messages=["[ERROR] missing required field: filename or length"])
+        try:
+            size = int(length)
+        except (TypeError, ValueError):
+            raise SlackApiFault("invalid_arguments", messages=["[ERROR] length must be an integer"]) from None
+        file_id = self._new_id("F")
+        self.files[file_id] = {
+            "id": file_id,
+            "filename": str(filename),
+            "length": size,
+            "alt_txt": params.get("alt_txt"),
+            "data": None,
+            "title": None,
+            "shared_to": [],
+            "thread_ts": None,
+            "initial_comment": None,
+        }
+        return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    async def _files_complete_upload(self, params: JsonDict) -> JsonDict:
+        raw = params.get("files")
+        items = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not items:
+            raise SlackApiFault("invalid_arguments", messages=["[ERROR] missing required field: files"])
+        entries = []
+        for item in items:
+            entry = self.files.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if entry is None or entry["data"] is None:
+                raise SlackApiFault("file_not_found")  # never uploaded: Slack has nothing to complete
+            if len(entry["data"]) != entry["length"]:
+                raise SlackApiFault("file_upload_size_mismatch")
+            entry["title"] = item.get("title") or entry["filename"]
+            entries.append(entry)
+        public = [
+            {
+                "id": e["id"],
+                "name": e["filename"],
+                "title": e["title"],
+                "mimetype": "image/png" if e["data"][:8] == b"\x89PNG\r\n\x1a\n" else "application/octet-stream",
+                "size": len(e["data"]),
+                **({"alt_txt": e["alt_txt"]} if e["alt_txt"] else {}),
+            }
+            for e in entries
+        ]
+        channel_ref = params.get("channel_id") or params.get("channels")
+        if channel_ref:
+            ch = self._writable_channel(str(channel_ref).split(",")[0])
+            content: JsonDict = {"text": str(params.get("initial_comment") or ""), "files": public, "upload": True}
+            self._store_bot_message(ch.id, content, thread_ts=params.get("thread_ts"))
+            for e in entries:
+                e["shared_to"].append(ch.id)
+                e["thread_ts"] = params.get("thread_ts")
+                e["initial_comment"] = params.get("initial_comment")
+        return {"files": public}
 
     async def _views_update(self, params: JsonDict) -> JsonDict:
         view = self._view_arg(params)
