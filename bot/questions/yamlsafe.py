@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
@@ -47,9 +47,19 @@ class _Loader(yaml.SafeLoader):
             )
         return super().compose_node(parent, index)
 
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        # A value SafeLoader cannot build ("!!float abc", "!!timestamp x") fails deep inside PyYAML with a
+        # ValueError or worse; here it becomes a problem on the value's own line.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise YamlProblem(node.start_mark.line + 1, f"cannot read this value ({node.tag}): {exc}"[:300]) from None
+
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if not isinstance(key_node, ScalarNode):  # "? [a]" or "? {a: 1}": a list or mapping as a key
+                raise YamlProblem(key_node.start_mark.line + 1, "a key must be plain text, not a list or mapping")
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 raise YamlProblem(
