@@ -20,8 +20,9 @@ def escape(text: str) -> str:
 
 
 def unescape(text: str) -> str:
-    """What Slack delivers is escaped the same way: store what the member typed."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """What Slack delivers is escaped the same way: store what the member typed (less NULs, which
+    PostgreSQL cannot store in text)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("\x00", "")
 
 
 def mrkdwn(text: str) -> str:
