@@ -129,3 +129,44 @@ class React:
 
 
 Response = Reply | OpenForm | React
+
+
+# Characters that change how the text around them is laid out without showing themselves. Embeddings and
+# overrides (U+202A..U+202E; U+202E flips the rest of a line) have no use that isolates do not serve better,
+# so they go from every member's text; isolates (U+2066..U+2069) go from text set inside our own lines
+# (names, ballot excerpts), where an unclosed one would reorder what follows it. C0/C1 controls (NUL,
+# terminal escapes) go too: PostgreSQL cannot store NUL, and no platform shows the others.
+_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e")
+_ISOLATES = frozenset("\u2066\u2067\u2068\u2069")
+
+
+def clean_user_text(text: str, *, inline: bool = False) -> str:
+    """A member's text without layout-breaking invisible characters; ``inline`` for text inside our lines."""
+    drop = _OVERRIDES | _ISOLATES if inline else _OVERRIDES
+    return "".join(
+        ch
+        for ch in text
+        if ch not in drop and (ch in "\n\t" or not (ord(ch) < 32 or 0x7F <= ord(ch) <= 0x9F))
+    )
+
+
+FENCE = "```"
+
+
+def balance_fences(text: str) -> str:
+    """Close a code block left open, so it cannot swallow whatever we put after it."""
+    return text + "\n" + FENCE if text.count(FENCE) % 2 else text
+
+
+def clip_markdown(text: str, limit: int) -> str:
+    """At most ``limit`` characters, ending in … when cut, with any code block cut open closed again."""
+    if len(text) <= limit:
+        return text
+    closing = "…\n" + FENCE
+    if limit <= len(closing):
+        return text[: max(limit, 0)]
+    cut = text[: limit - len(closing)]
+    if cut.count(FENCE) % 2:
+        return cut + closing
+    # A cut through the middle of a fence ("``" left at the end) must not become one with ours.
+    return cut.rstrip("`") + "…"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from bot.clock import ManualClock
 from bot.config import Config
@@ -22,6 +23,12 @@ from bot.questions.model import Bank
 from bot.render import Message
 from bot.runtime import Runtime, build
 from bot.store.db import create_engine
+
+# Property tests (marked `faults`) run a quick profile by default and in CI; RELIABILITY=full runs the long one
+# that the reliability report quotes. A test's own @settings(max_examples=...) overrides the profile.
+settings.register_profile("quick", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("full", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("full" if os.environ.get("RELIABILITY") == "full" else "quick")
 
 PG_DSN = os.environ.get("TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 # Monday 23 November 2026, 08:00 UTC: the start of a working week, before the default 09:00 post.

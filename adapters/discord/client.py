@@ -118,7 +118,9 @@ class QuizBot(discord.AutoShardedClient):
             return
         place = await self.place_for(message.channel.id, message.guild.id)
         actor = self.actor(message.author, message.guild.id)
-        responses = await self.core.handle(MessagePosted(actor, place, str(message.id), message.content))
+        # NUL is the one character PostgreSQL cannot keep in text; Discord shows nothing for it either.
+        text = message.content.replace("\x00", "")
+        responses = await self.core.handle(MessagePosted(actor, place, str(message.id), text))
         await self._react(message, responses)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
@@ -136,7 +138,9 @@ class QuizBot(discord.AutoShardedClient):
             str(author.get("global_name") or author.get("username") or "member"),
             is_bot=bool(author.get("bot")),
         )
-        responses = await self.core.handle(MessageEdited(actor, place, str(payload.message_id), content))
+        responses = await self.core.handle(
+            MessageEdited(actor, place, str(payload.message_id), str(content).replace("\x00", ""))
+        )
         target = payload.cached_message or self._partial(payload.channel_id, payload.message_id)
         if target is not None:
             await self._react(target, responses)

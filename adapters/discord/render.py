@@ -14,7 +14,7 @@ from typing import Any
 import discord
 
 from adapters.discord.components import CoreButton, CoreSelect
-from bot.render import Image, Message, Style, UserText
+from bot.render import Image, Message, Style, UserText, balance_fences, clean_user_text, clip_markdown
 
 STYLES = {
     Style.PRIMARY: discord.ButtonStyle.primary,
@@ -29,20 +29,27 @@ def user_text(part: UserText) -> str:
     """A member's text, made harmless: mentions broken (the client also sends AllowedMentions.none()),
     Markdown escaped unless it is a whole answer, whose code fences are then balanced so they cannot
     swallow the rest of our message."""
-    text = discord.utils.escape_mentions(part.text)
+    text = discord.utils.escape_mentions(clean_user_text(part.text, inline=not part.markdown))
     if not part.markdown:
         return discord.utils.escape_markdown(text)
-    if text.count("```") % 2:
-        text += "\n```"
-    return text
+    return balance_fences(text)
+
+
+def own_text(text: str) -> str:
+    """Our own words can quote what a member typed (an unknown timezone, a topic): never a ping either."""
+    return discord.utils.escape_mentions(text)
 
 
 def body(msg: Message) -> str:
-    return "".join(user_text(p) if isinstance(p, UserText) else p for p in msg.parts)
+    return "".join(user_text(p) if isinstance(p, UserText) else own_text(p) for p in msg.parts)
 
 
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Discord refuses an embed whose title, description, field names and values and footer add up to more.
+EMBED_TOTAL = 6000
 
 
 def to_kwargs(msg: Message) -> dict[str, Any]:
@@ -50,13 +57,28 @@ def to_kwargs(msg: Message) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     text = body(msg)
     if msg.title or msg.fields or msg.footer or len(text) > 2000:
-        embed = discord.Embed(title=_clip(msg.title, 256) if msg.title else None, colour=COLOUR)
+        title = _clip(own_text(msg.title), 256) if msg.title else None
+        footer = _clip(own_text(msg.footer), 2048) if msg.footer else ""
+        fields = [
+            (_clip(own_text(f.name), 256), clip_markdown(own_text(f.value), 1024) or "-", f.inline)
+            for f in msg.fields[:25]
+        ]
+        # Over the total, the description gives way first (keeping some of it), then the last fields.
+        keep = min(len(text), 500)
+
+        def fixed() -> int:
+            return len(title or "") + len(footer) + sum(len(n) + len(v) for n, v, _ in fields)
+
+        while fields and fixed() > EMBED_TOTAL - keep:
+            fields.pop()
+        room = EMBED_TOTAL - fixed()
+        embed = discord.Embed(title=title, colour=COLOUR)
         if text:
-            embed.description = _clip(text, 4096)
-        for f in msg.fields[:25]:
-            embed.add_field(name=_clip(f.name, 256), value=_clip(f.value, 1024) or "-", inline=f.inline)
-        if msg.footer:
-            embed.set_footer(text=_clip(msg.footer, 2048))
+            embed.description = clip_markdown(text, min(4096, room))
+        for name, value, inline in fields:
+            embed.add_field(name=name, value=value, inline=inline)
+        if footer:
+            embed.set_footer(text=footer)
         kwargs["embed"] = embed
     else:
         kwargs["content"] = text or "-"

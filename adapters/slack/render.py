@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.render import Message, Style, UserText
+from bot.render import FENCE, Message, Style, UserText, balance_fences, clean_user_text
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.S)
 
@@ -20,24 +20,34 @@ def escape(text: str) -> str:
 
 
 def unescape(text: str) -> str:
-    """What Slack delivers is escaped the same way: store what the member typed."""
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    """What Slack delivers is escaped the same way: store what the member typed (less NULs, which
+    PostgreSQL cannot store in text)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").replace("\x00", "")
 
 
 def mrkdwn(text: str) -> str:
-    """Our Markdown to Slack's mrkdwn: **bold** becomes *bold*; lists and code read the same."""
-    return _BOLD.sub(r"*\1*", text)
+    """Our Markdown to Slack's mrkdwn: **bold** becomes *bold*; lists and code read the same.
+
+    Escaped too: our words can quote what someone typed (an unknown timezone, a topic), and Slack reads
+    `<!channel>` anywhere in mrkdwn; none of our own text means a Slack link or mention."""
+    return _BOLD.sub(r"*\1*", escape(text))
+
+
+_BACKTICKS = re.compile(r"`{2,}")
+
+
+def user_text(part: UserText) -> str:
+    """A member's text in mrkdwn: escaped so it cannot notify anyone. A whole answer keeps its code blocks,
+    closed if left open; a name or excerpt inside our lines cannot open one (mrkdwn has no backslash escape,
+    so a zero-width space splits a run of backticks)."""
+    text = escape(clean_user_text(part.text, inline=not part.markdown))
+    if part.markdown:
+        return balance_fences(text)
+    return _BACKTICKS.sub(lambda m: "\u200b".join(m.group(0)), text)
 
 
 def body(msg: Message) -> str:
-    out = []
-    for p in msg.parts:
-        if isinstance(p, UserText):
-            t = escape(p.text)
-            out.append(t + ("\n```" if p.markdown and t.count("```") % 2 else ""))
-        else:
-            out.append(mrkdwn(p))
-    return "".join(out)
+    return "".join(user_text(p) if isinstance(p, UserText) else mrkdwn(p) for p in msg.parts)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -48,12 +58,22 @@ def _plain(text: str, limit: int) -> dict[str, Any]:
     return {"type": "plain_text", "text": _clip(_BOLD.sub(r"\1", text) or "-", limit), "emoji": True}
 
 
+SECTION_TEXT = 3000
+MAX_BLOCKS = 50
+
+
 def _sections(text: str) -> list[dict[str, Any]]:
-    chunks, rest = [], text
+    # Each section is laid out on its own: a code block cut at a section's end is closed there and reopened
+    # at the start of the next, so neither shows the rest as code or as loose backticks.
+    limit = SECTION_TEXT - 2 * (len(FENCE) + 1)
+    chunks: list[str] = []
+    rest, reopen = text, False
     while rest:
-        cut = rest.rfind("\n", 0, 3000) if len(rest) > 3000 else len(rest)
-        cut = cut if cut > 0 else 3000
-        chunks.append(rest[:cut])
+        cut = rest.rfind("\n", 0, limit) if len(rest) > limit else len(rest)
+        cut = cut if cut > 0 else limit
+        chunk = (FENCE + "\n" if reopen else "") + rest[:cut]
+        reopen = chunk.count(FENCE) % 2 == 1
+        chunks.append(chunk + ("\n" + FENCE if reopen else ""))
         rest = rest[cut:].lstrip("\n")
     return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks if c.strip()]
 
@@ -97,11 +117,16 @@ def to_blocks(msg: Message) -> list[dict[str, Any]]:
                     "options": [{"text": _plain(o.label, 75), "value": o.value} for o in options[start : start + 100]],
                 }
             )
+    tail: list[dict[str, Any]] = []
     for start in range(0, len(elements), 25):
-        blocks.append({"type": "actions", "elements": elements[start : start + 25]})
+        tail.append({"type": "actions", "elements": elements[start : start + 25]})
     if msg.footer:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(mrkdwn(msg.footer), 3000)}]})
-    return blocks[:50]
+        tail.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(mrkdwn(msg.footer), 3000)}]})
+    # Past Slack's 50 blocks the text gives way, never the buttons: a ballot must stay votable.
+    if len(blocks) + len(tail) > MAX_BLOCKS:
+        blocks = blocks[: MAX_BLOCKS - len(tail) - 1]
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "(shortened: too long for Slack)"}]})
+    return (blocks + tail)[:MAX_BLOCKS]
 
 
 def fallback(msg: Message) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -245,8 +246,8 @@ async def setup(c: Commands, cmd: Command) -> list[Response]:
     engine = c.engine
     place = cmd.place
     if "channel" in cmd.options:
-        target = cmd.options["channel"].strip().lstrip("#").strip("<>")
-        place = Place(place.platform, place.space_id, target, None, cmd.options.get("channel_name") or target)
+        target, name = _channel_ref(cmd.options["channel"])
+        place = Place(place.platform, place.space_id, target, None, cmd.options.get("channel_name") or name)
     existing = await c._channel(place)
     base = existing.settings if existing else engine.config.channel_defaults
     data = base.model_dump()
@@ -267,8 +268,8 @@ async def setup(c: Commands, cmd: Command) -> list[Response]:
         if "mode" in o:
             data["answer_mode"] = o["mode"]
         if "cap" in o:
-            if not o["cap"].isdigit():
-                raise UsageError(f"`cap` is a whole number of votes, not `{o['cap']}`.")
+            if not (o["cap"].isascii() and o["cap"].isdigit() and len(o["cap"]) <= 6):
+                raise UsageError(f"`cap` is a whole number of votes from 1 to 25, not `{o['cap'][:40]}`.")
             data["vote_cap"] = int(o["cap"])
         if "plan" in o:
             data["difficulty_plan"] = o["plan"]
@@ -297,6 +298,22 @@ async def setup(c: Commands, cmd: Command) -> list[Response]:
     await c._changed(ch.id)
     head = "Daily question set up" if created else "Settings saved"
     return [Reply(_show(c, ch, head), ephemeral=True)]
+
+
+# A channel as typed: Slack's reference "<#C0123|general>", Discord's "<#1234>", "#general", or a bare id.
+_CHANNEL_REF = re.compile(r"<#([A-Za-z0-9]+)(?:\|([^>]*))?>")
+_CHANNEL_ID = re.compile(r"[\w.-]{1,80}")
+
+
+def _channel_ref(value: str) -> tuple[str, str]:
+    v = value.strip()
+    m = _CHANNEL_REF.fullmatch(v)
+    if m:
+        return m.group(1), m.group(2) or m.group(1)
+    v = v.removeprefix("#")
+    if not _CHANNEL_ID.fullmatch(v):
+        raise UsageError(f"`{v[:80]}` is not a channel: name one like #general.")
+    return v, v
 
 
 def _topics(c: Commands, value: str) -> list[str]:

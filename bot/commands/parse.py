@@ -36,7 +36,8 @@ def parse(text: str) -> Parsed:
         words = shlex.split(clean)
     except ValueError:
         raise ParseError(
-            'A quote is not closed. Put values with spaces in matching quotes: name="like this".'
+            'A quote is not closed. Put values with spaces in matching quotes: name="like this".',
+            _spec_of(clean.split()),
         ) from None
     if words and words[0].lstrip("/").lower() == "quiz":
         words = words[1:]
@@ -58,6 +59,14 @@ def parse(text: str) -> Parsed:
         hint = f" Did you mean `/quiz {suggestion}`?" if suggestion else ""
         raise ParseError(f"I don't know `/quiz {' '.join(path[1:])}`.{hint} " + _list(admin=head == "admin"))
     return Parsed(spec, _options(spec, rest))
+
+
+def _spec_of(words: list[str]) -> CommandSpec | None:
+    """The command the first words name, if any: for the usage shown beside a problem found before parsing."""
+    if words and words[0].lstrip("/").lower() == "quiz":
+        words = words[1:]
+    path = tuple(["quiz", *(w.lower() for w in words[:2])])
+    return BY_PATH.get(path) or BY_PATH.get(path[:2])
 
 
 def _options(spec: CommandSpec, rest: list[str]) -> dict[str, str]:
@@ -139,9 +148,10 @@ def parse_duration(value: str) -> int:
     import re
 
     v = value.strip().lower().replace(" ", "")
-    if v.isdigit():
-        return int(v)
-    m = re.fullmatch(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+)m(?:in)?)?", v)
-    if not m or not (m.group(1) or m.group(2)):
-        raise ValueError(f"'{value}' is not a duration like 8h, 90m or 1h30m")
-    return int(float(m.group(1) or 0) * 60) + int(m.group(2) or 0)
+    # ASCII digits only, and few of them: int("²") fails, and "9" * 400 + "h" overflows a float.
+    m = re.fullmatch(r"([0-9]{1,9})|(?:([0-9]{1,9}(?:\.[0-9]{1,6})?)h)?(?:([0-9]{1,9})m(?:in)?)?", v)
+    if not m or not any(m.groups()):
+        raise ValueError(f"'{value[:40]}' is not a duration like 8h, 90m or 1h30m")
+    if m.group(1):
+        return int(m.group(1))
+    return int(float(m.group(2) or 0) * 60) + int(m.group(3) or 0)

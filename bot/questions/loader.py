@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.questions.model import TOPIC_PATTERN, Bank, Question, QuestionSpec
-from bot.questions.yamlsafe import LineMap, YamlProblem, load
+from bot.questions.yamlsafe import MAX_FILE_BYTES, LineMap, YamlProblem, load
 
 
 def _builtin_bank() -> Path:
@@ -110,6 +110,10 @@ def load_bank(paths: Iterable[Path], *, near_duplicates: bool = False) -> tuple[
 def _read_file(f: Path, topics: dict[str, str], parsed: list[_Parsed], issues: list[Issue]) -> None:
     path = str(f)
     try:
+        # A huge file is refused before it is read whole into memory.
+        if f.stat().st_size > MAX_FILE_BYTES:
+            issues.append(Issue(path, 1, "error", f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB"))
+            return
         raw = f.read_bytes()
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node
+from yaml.nodes import MappingNode, Node, ScalarNode
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
 
@@ -37,7 +37,14 @@ class LineMap(dict[str, Any]):
     lines: Lines
 
 
+# A bank is three levels deep. Far deeper nesting is refused before Python's recursion limit is reached:
+# hitting that limit costs seconds for a 3 KB file of "[[[[...".
+MAX_DEPTH = 50
+
+
 class _Loader(yaml.SafeLoader):
+    _depth = 0
+
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -45,11 +52,42 @@ class _Loader(yaml.SafeLoader):
                 event.start_mark.line + 1,
                 "YAML aliases (*name) are not allowed in question files; write the text out in full",
             )
-        return super().compose_node(parent, index)
+        if self._depth >= MAX_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise YamlProblem(event.start_mark.line + 1, f"YAML nested more than {MAX_DEPTH} levels deep")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    # The scanner's work per "[" or "{" grows with the flow depth: stop at the limit, not after seconds.
+    def fetch_flow_sequence_start(self) -> None:
+        self._check_flow_depth()
+        super().fetch_flow_sequence_start()
+
+    def fetch_flow_mapping_start(self) -> None:
+        self._check_flow_depth()
+        super().fetch_flow_mapping_start()
+
+    def _check_flow_depth(self) -> None:
+        if self.flow_level >= MAX_DEPTH:
+            line = self.get_mark().line + 1
+            raise YamlProblem(line, f"YAML nested more than {MAX_DEPTH} levels deep")
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        # A value SafeLoader cannot build ("!!float abc", "!!timestamp x") fails deep inside PyYAML with a
+        # ValueError or worse; here it becomes a problem on the value's own line.
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise YamlProblem(node.start_mark.line + 1, f"cannot read this value ({node.tag}): {exc}"[:300]) from None
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if not isinstance(key_node, ScalarNode):  # "? [a]" or "? {a: 1}": a list or mapping as a key
+                raise YamlProblem(key_node.start_mark.line + 1, "a key must be plain text, not a list or mapping")
             key = self.construct_object(key_node, deep=True)
             if key in seen:
                 raise YamlProblem(

@@ -309,6 +309,7 @@ class FakeDiscord:
         self._interactions_by_id: dict[str, Interaction] = {}
         self._interactions_by_token: dict[str, Interaction] = {}
         self._faults: list[_Fault] = []
+        self.injected: dict[str, int] = {}  # faults served, by status ("429", "502", ...)
         self._sessions: dict[str, _Session] = {}
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -1474,6 +1475,7 @@ class FakeDiscord:
         self.uploads += [{**f, "method": request.method, "path": path} for f in files]
         fault = self._take_fault(request.method, path)
         if fault is not None:
+            self.injected[str(fault.status)] = self.injected.get(str(fault.status), 0) + 1
             return self._fault_response(fault)
         is_webhook = path.startswith(("/webhooks/", "/interactions/"))
         if self.token is not None and not is_webhook and request.headers.get("Authorization") != f"Bot {self.token}":
@@ -1536,6 +1538,7 @@ class FakeDiscord:
         if fault.status == 429:
             retry = 0.05 if fault.retry_after is None else fault.retry_after
             body = fault.body or {"message": "You are being rate limited.", "retry_after": retry, "global": False}
+            scope = "global" if body.get("global") else "user"
             headers = {
                 "Retry-After": str(max(1, math.ceil(retry))),
                 "X-RateLimit-Limit": "5",
@@ -1543,7 +1546,8 @@ class FakeDiscord:
                 "X-RateLimit-Reset": f"{time.time() + retry:.3f}",
                 "X-RateLimit-Reset-After": f"{retry:.3f}",
                 "X-RateLimit-Bucket": "fake" + secrets.token_hex(8),
-                "X-RateLimit-Scope": "user",
+                "X-RateLimit-Scope": scope,
+                **({"X-RateLimit-Global": "true"} if scope == "global" else {}),
                 # Without Via discord.py assumes a Cloudflare ban and raises instead of retrying.
                 "Via": "1.1 google",
             }

@@ -439,6 +439,8 @@ class FakeSlackWebAPI:
         self._faults: dict[str, list[_Fault]] = {}
         # Files of the upload flow by id: {"id", "filename", "length", "alt_txt", "data", "title", "shared_to"}.
         self.files: dict[str, JsonDict] = {}
+        self._holds: dict[str, list[float]] = {}
+        self.injected: dict[str, int] = {}  # faults served, by kind ("429", "500", "hold", "error")
 
         self.bot_user_id: str = self.add_user(bot_name, bot=True)
 
@@ -615,6 +617,11 @@ class FakeSlackWebAPI:
         self._faults.setdefault(method_name, []).append(
             _Fault(error=error or "internal_error", status=status, retry_after=retry_after, remaining=times)
         )
+
+    def hold_next(self, method_name: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method_name`` for ``seconds`` before handling them as usual:
+        a client with a shorter timeout gives up, though the call (a post, say) still takes effect."""
+        self._holds.setdefault(method_name, []).extend([seconds] * times)
 
     def _take_fault(self, method_name: str) -> _Fault | None:
         queue = self._faults.get(method_name)
@@ -828,7 +835,13 @@ class FakeSlackWebAPI:
 
         fault = self._take_fault(method_name)
         if fault is not None:
+            kind = str(fault.status) if fault.status != 200 else "error"
+            self.injected[kind] = self.injected.get(kind, 0) + 1
             return self._fault_response(fault)
+        holds = self._holds.get(method_name)
+        if holds:
+            self.injected["hold"] = self.injected.get("hold", 0) + 1
+            await asyncio.sleep(holds.pop(0))
 
         auth = request.headers.get("Authorization", "")
         token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else body_token
