@@ -389,7 +389,7 @@ async def test_command_sync_registers_both_groups_with_admin_hidden(
     assert set(by_name) == {"quiz", "quiz-admin"}
     assert str(by_name["quiz-admin"]["default_member_permissions"]) == str(discord_manage_guild())
     subcommands = {o["name"] for o in by_name["quiz"]["options"]}
-    assert subcommands == {"practice", "leaderboard", "stats", "topics", "forget-me", "help"}
+    assert subcommands == {"practice", "leaderboard", "stats", "topics", "forget-me", "help", "review", "remind"}
 
 
 def discord_manage_guild() -> int:

@@ -15,6 +15,8 @@ from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.questions.select import Usage
+from bot.store import cards as card_store
+from bot.store import reminders as reminder_store
 from bot.store.dialect import insert
 from bot.store.tables import answers, channels, ledger, members, practice, rounds, standings, votes
 
@@ -246,7 +248,8 @@ async def record_practice(conn: AsyncConnection, member_id: int, question_id: st
 
 
 async def forget(conn: AsyncConnection, member_id: int) -> dict[str, int]:
-    """Erase a member: their answers (and the votes on them), their votes, their points, their practice.
+    """Erase a member: their answers (and the votes on them), their votes, their points, their practice (ratings,
+    review schedule and history, reminder).
 
     Deleting from the ledger is the one exception to append-only: a person's right to be forgotten wins."""
     counts: dict[str, int] = {}
@@ -265,6 +268,9 @@ async def forget(conn: AsyncConnection, member_id: int) -> dict[str, int]:
     counts["practice"] = int(
         (await conn.execute(delete(practice).where(practice.c.member_id == member_id))).rowcount or 0
     )
+    # The spaced-repetition schedule, its review history and any reminder go too.
+    counts["reviews"] = await card_store.forget(conn, member_id)
+    await reminder_store.forget(conn, member_id)
     await conn.execute(delete(members).where(members.c.id == member_id))
     return counts
 
