@@ -51,6 +51,18 @@ def next_fire(at_time: str, timezone: str, after: datetime, last_sent: datetime 
     return local_instant(day + timedelta(days=3), at, tz)  # pragma: no cover - three days always hold one
 
 
+def latest_fire(at_time: str, timezone: str, now: datetime) -> datetime:
+    """The most recent local ``at_time`` at or before ``now``."""
+    tz = ZoneInfo(timezone)
+    at = parse_hhmm(at_time)
+    day = now.astimezone(tz).date()
+    for offset in range(3):
+        when = local_instant(day - timedelta(days=offset), at, tz)
+        if when <= now:
+            return when
+    return local_instant(day - timedelta(days=3), at, tz)  # pragma: no cover - three days always hold one
+
+
 def message(due_questions: list[str], topic_of: dict[str, str]) -> Message:
     by_topic = Counter(topic_of[q] for q in due_questions)
     detail = ", ".join(f"{title} {n}" for title, n in sorted(by_topic.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -87,9 +99,11 @@ async def send_due(engine: Engine) -> int:
     async def one(d: DueReminder) -> None:
         r = d.reminder
         assert r.next_at is not None
-        following = next_fire(r.at_time, r.timezone, now, r.last_sent_at)
+        fire = latest_fire(r.at_time, r.timezone, now)
+        following = next_fire(r.at_time, r.timezone, now, fire)  # the day of ``fire`` is dealt with either way
         questions = [q for q in due.get(r.member_id, []) if q in topic_of]
-        if not questions or now - r.next_at > LATE_GRACE:
+        # After downtime the stored time may be days old: what counts is whether today's time is recent enough.
+        if not questions or now - fire > LATE_GRACE:
             results.append((d, following, False, None))  # nothing to say today, or too late to say it
             return
         try:
