@@ -21,7 +21,7 @@ from bot.schedule import local_instant
 from bot.settings import parse_hhmm
 from bot.store import cards as card_store
 from bot.store import reminders as reminder_store
-from bot.store.reminders import DueReminder
+from bot.store.reminders import DueReminder, Outcome
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -94,7 +94,7 @@ async def send_due(engine: Engine) -> int:
     for qid in {x for v in due.values() for x in v}:
         if (q := engine.bank.get(qid)) is not None:
             topic_of[qid] = engine.topic_title(q.topic)
-    results: list[tuple[DueReminder, datetime | None, bool, str | None]] = []
+    results: list[Outcome] = []
 
     async def one(d: DueReminder) -> None:
         r = d.reminder
@@ -104,7 +104,7 @@ async def send_due(engine: Engine) -> int:
         questions = [q for q in due.get(r.member_id, []) if q in topic_of]
         # After downtime the stored time may be days old: what counts is whether today's time is recent enough.
         if not questions or now - fire > LATE_GRACE:
-            results.append((d, following, False, None))  # nothing to say today, or too late to say it
+            results.append(Outcome(r.member_id, following))  # nothing to say today, or too late to say it
             return
         try:
             await engine.platforms[d.platform].send_direct(d.space_id, d.user_id, message(questions, topic_of))
@@ -119,18 +119,18 @@ async def send_due(engine: Engine) -> int:
                 why,
                 "turning it off" if stop else "will try again tomorrow",
             )
-            results.append((d, None if stop else following, False, why))
+            results.append(Outcome(r.member_id, None if stop else following, error=why))
             return
-        results.append((d, following, True, None))
+        results.append(Outcome(r.member_id, following, sent=True))
 
     from bot.engine import _each  # the engine's bounded gather: DMs overlap, the adapter paces them
 
     await _each(claimed, one)
     async with engine.tx() as conn:
-        for d, following, sent, error in results:
-            member_id = d.reminder.member_id
-            await reminder_store.finish(conn, member_id, engine.owner, following, now, sent=sent, error=error)
-    sent_count = sum(1 for _, _, sent, _ in results if sent)
+        ours = await reminder_store.finish_many(conn, engine.owner, now, results)
+    if ours < len(results):
+        log.warning("%d review reminders were taken over after our lease ran out", len(results) - ours)
+    sent_count = sum(1 for o in results if o.sent)
     if sent_count:
         log.info("sent %d review reminders", sent_count)
     return sent_count

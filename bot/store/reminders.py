@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.dialect import insert
@@ -111,30 +111,41 @@ async def claim(
     return {r.member_id for r in (await conn.execute(stmt)).all()}
 
 
-async def finish(
-    conn: AsyncConnection,
-    member_id: int,
-    owner: str,
-    next_at: datetime | None,
-    now: datetime,
-    *,
-    sent: bool,
-    error: str | None = None,
-) -> bool:
-    """Release a claimed reminder with its next time (None turns it off). A failure is counted and recorded;
-    a success clears the count. False if our lease had run out and someone else holds it."""
-    values: dict[str, Any] = {"next_at": next_at, "lease_owner": None, "lease_until": None, "updated_at": now}
-    if sent:
-        values.update(last_sent_at=now, failures=0, last_error=None)
-    elif error is not None:
-        values.update(failures=reminders.c.failures + 1, last_error=error[:500])
-    stmt = (
-        update(reminders)
-        .where(reminders.c.member_id == member_id, reminders.c.lease_owner == owner)
-        .values(**values)
-        .returning(reminders.c.member_id)
-    )
-    return (await conn.execute(stmt)).first() is not None
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed reminder: its next time (None turns it off), whether it went out, and why not."""
+
+    member_id: int
+    next_at: datetime | None
+    sent: bool = False
+    error: str | None = None
+
+
+async def finish_many(conn: AsyncConnection, owner: str, now: datetime, outcomes: Iterable[Outcome]) -> int:
+    """Release claimed reminders with their next times, a few statements for any number of them. A failure is
+    counted and recorded; a message that went out clears the count. Rows whose lease we lost are left alone.
+    Returns how many were still ours."""
+    sent = [o for o in outcomes if o.sent]
+    failed = [o for o in outcomes if not o.sent and o.error is not None]
+    quiet = [o for o in outcomes if not o.sent and o.error is None]
+    mine = (reminders.c.member_id == bindparam("b_member"), reminders.c.lease_owner == owner)
+    release: dict[str, Any] = {
+        "next_at": bindparam("b_next"),
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": now,
+    }
+    done = 0
+    for group, extra in (
+        (sent, {"last_sent_at": now, "failures": 0, "last_error": None}),
+        (failed, {"failures": reminders.c.failures + 1, "last_error": bindparam("b_error")}),
+        (quiet, {}),
+    ):
+        if group:
+            stmt = update(reminders).where(*mine).values(**release, **extra)
+            params = [{"b_member": o.member_id, "b_next": o.next_at, "b_error": (o.error or "")[:500]} for o in group]
+            done += int((await conn.execute(stmt, params)).rowcount or 0)
+    return done
 
 
 async def next_time(conn: AsyncConnection, platforms: Iterable[str]) -> datetime | None:

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.questions.select import Usage
 from bot.store import cards as card_store
 from bot.store import reminders as reminder_store
 from bot.store.dialect import insert
@@ -273,13 +272,3 @@ async def forget(conn: AsyncConnection, member_id: int) -> dict[str, int]:
     await reminder_store.forget(conn, member_id)
     await conn.execute(delete(members).where(members.c.id == member_id))
     return counts
-
-
-async def practice_usage(conn: AsyncConnection, member_id: int) -> dict[str, Usage]:
-    """How often and how recently the member practised each question: least-practised come first."""
-    q = (
-        select(practice.c.question_id, func.count().label("n"), func.max(practice.c.id).label("last"))
-        .where(practice.c.member_id == member_id)
-        .group_by(practice.c.question_id)
-    )
-    return {r.question_id: Usage(int(r.n), int(r.last)) for r in (await conn.execute(q)).all()}
