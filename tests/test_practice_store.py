@@ -287,6 +287,8 @@ async def test_bad_reminder_input_changes_nothing(db_url, bank, clock, runtimes)
     assert await rows(rt, select(reminders)) == []
     assert "Usage: `/quiz remind" in await say(rt, "ann", "/quiz remind time=7")
     assert "off. `/quiz remind time=" in await say(rt, "ann", "/quiz remind")
+    assert "already off" in await say(rt, "ann", "/quiz remind off")
+    assert await rows(rt, select(members)) == []  # asking, and mistakes, record nobody
 
 
 async def test_forget_me_erases_the_schedule_history_and_reminder(db_url, bank, clock, runtimes) -> None:  # type: ignore[no-untyped-def]

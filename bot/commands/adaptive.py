@@ -187,19 +187,28 @@ async def remind(engine: Engine, cmd: Command) -> list[Response]:
         timezone = check_timezone(o["timezone"]) if "timezone" in o else None
     except ValueError as exc:
         return bad(f"{exc}.")
-    async with engine.tx() as conn:
-        member = await channel_store.ensure_member(conn, cmd.actor, now)
-        existing = await reminder_store.get(conn, member.id)
-        if action is None and at_time is None and timezone is None:
-            return [Reply(Message(title="Reminder", parts=(_reminder_line(existing),)))]
-        if action == "off":
-            if not await reminder_store.turn_off(conn, member.id, now):
+    a = cmd.actor
+    # Asking how it stands, or turning off what was never on, records nobody.
+    async with engine.read() as conn:
+        known = await channel_store.find_member(conn, a.platform, a.space_id, a.user_id)
+        existing = await reminder_store.get(conn, known.id) if known else None
+    if action is None and at_time is None and timezone is None:
+        return [Reply(Message(title="Reminder", parts=(_reminder_line(existing),)))]
+    if action == "off":
+        if known is None or existing is None:
+            return _say("Your reminder is already off.")
+        async with engine.tx() as conn:
+            if not await reminder_store.turn_off(conn, known.id, now):
                 return _say("Your reminder is already off.")
-            return _say("Reminder off: no more direct messages. `/quiz remind on` restarts it at the same time.")
-        if at_time is None and existing is None:
-            return bad("Say what time: for example `/quiz remind time=08:30 timezone=Europe/Berlin`.")
+        return _say("Reminder off: no more direct messages. `/quiz remind on` restarts it at the same time.")
+    if at_time is None and existing is None:
+        return bad("Say what time: for example `/quiz remind time=08:30 timezone=Europe/Berlin`.")
+    async with engine.tx() as conn:
+        member = await channel_store.ensure_member(conn, a, now)
+        existing = await reminder_store.get(conn, member.id)
         at_time = at_time or (existing.at_time if existing else None)
-        assert at_time is not None
+        if at_time is None:  # turned on elsewhere and erased in between: nothing to restart
+            return bad("Say what time: for example `/quiz remind time=08:30 timezone=Europe/Berlin`.")
         if timezone is None:
             ch = await channel_store.find(conn, cmd.place.platform, cmd.place.space_id, cmd.place.channel_id)
             timezone = (
@@ -219,7 +228,7 @@ async def remind(engine: Engine, cmd: Command) -> list[Response]:
 
 
 TREND_MARK = {"up": "↑ improving", "down": "↓ slipping", "steady": "→ steady", "new": "new"}
-SKILL_LINES = 8  # a Discord embed field holds 1,024 characters
+SKILL_LINES = 6  # a Discord embed field holds 1,024 characters; six long lines and "… more" fit
 
 
 def skill_fields(rows: Sequence[TopicSkill]) -> tuple[Field, ...]:
