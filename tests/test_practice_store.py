@@ -317,3 +317,19 @@ async def test_a_reminder_missed_by_far_during_downtime_waits_for_the_next_day(d
     clock.advance(timedelta(hours=6, minutes=30))  # back up at 11:30: late, but within the grace
     await rt.engine.tick()
     assert len(platform.direct) == 1
+
+
+async def test_two_processes_rating_the_same_question_at_once_count_once(db_url, bank, clock, runtimes) -> None:  # type: ignore[no-untyped-def]
+    a, _ = await start_runtime(runtimes, db_url, bank, clock)
+    b, _ = await start_runtime(runtimes, db_url, bank, clock)
+    qid = bank.in_order()[0].id
+    await say(a, "ann", "/quiz practice")  # nothing recorded by serving
+    out = await asyncio.gather(
+        press(a, "ann", f"practice:rate:{qid}:got"),
+        press(b, "ann", f"practice:rate:{qid}:missed"),
+        press(a, "ann", f"practice:rate:{qid}:partly"),
+    )
+    assert sum("Noted" in o for o in out) == 1 and sum("already rated" in o for o in out) == 2
+    [card] = await rows(a, select(srs_cards))
+    assert card.reviews == 1
+    assert len(await rows(a, select(srs_reviews))) == 1
