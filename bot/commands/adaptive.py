@@ -74,7 +74,7 @@ async def serve(engine: Engine, actor: Actor, topic: str | None, difficulty: str
     else:
         fresh = [q for q in bank.in_order() if not q.legacy and _matches(q, topic, difficulty) and q.id not in schedule]
         q = choose(fresh, ("easy", "medium", "hard"), {}, engine.rng)
-        label = "New: a question you have not practised yet"
+        label = "New: not practised or answered by you yet"
         if q is None and carded:
             when, qid = carded[0]
             q = bank.get(qid)
