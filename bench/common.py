@@ -92,6 +92,9 @@ class NullPlatform:
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         return None
 
+    async def send_direct(self, space_id: str, user_id: str, message: Message) -> None:
+        self.sent += 1
+
 
 @contextmanager
 def scratch_dir() -> Iterator[Path]:

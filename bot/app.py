@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import messages
+from bot.commands import adaptive
 from bot.commands.handlers import Commands, UsageError, practice_reply
 from bot.commands.parse import ParseError, parse, usage_text
 from bot.engine import Engine
@@ -211,11 +212,7 @@ class Core:
         if action == "show":
             return [Reply(messages.practice_answer(q))]
         if action == "rate" and rating in ("got", "partly", "missed"):
-            async with self.engine.tx() as conn:
-                member = await channel_store.ensure_member(conn, actor, self.engine.now())
-                await score_store.record_practice(conn, member.id, q.id, rating, self.engine.now())
-            word = {"got": "got it", "partly": "partly", "missed": "missed it"}[rating]
-            return [Reply(messages.say(f"Noted: {word}. `/quiz practice` for another, or press Another one."))]
+            return await adaptive.rate(self.engine, actor, q, rating)  # schedules the question's next review
         return [Reply(messages.say("That button is no longer in use."))]
 
     def _blind_form(self, rest: str) -> list[Response]:

@@ -42,7 +42,9 @@ from bot.schedule import (
 from bot.scoring import score_round
 from bot.settings import WEEKDAYS
 from bot.store import answers as answer_store
+from bot.store import cards as card_store
 from bot.store import channels as channel_store
+from bot.store import reminders as reminder_store
 from bot.store import rounds as round_store
 from bot.store import scores as score_store
 from bot.store import seen
@@ -156,7 +158,17 @@ class Engine:
         enabled = [c for c in chans.values() if c.enabled]
         await self._post_due(enabled, now)
         await self._leaderboards_due(enabled, now)
+        await self._reminders_due()
         await self._prune_seen_events()
+
+    async def _reminders_due(self) -> None:
+        from bot.practice import reminders  # it needs the engine; imported here to keep the modules acyclic
+
+        try:
+            await reminders.send_due(self)
+        except Exception:
+            # Reminders are a courtesy: a failure there must never hold up posts, reveals and closes.
+            log.exception("sending review reminders failed; the next sweep retries")
 
     async def _prune_seen_events(self) -> None:
         # Platforms redeliver within minutes (Slack: three tries over about an hour); a day is plenty.
@@ -208,6 +220,10 @@ class Engine:
             deadline = await round_store.next_deadline(conn)
         if deadline is not None:
             times.append(deadline)
+        async with self.read() as conn:
+            reminder = await reminder_store.next_time(conn, self.platforms)
+        if reminder is not None:
+            times.append(max(reminder, now))
         seen: set[tuple[str, str, tuple[str, ...], str, str]] = set()
         for ch in chans:
             s = ch.settings
@@ -525,6 +541,8 @@ class Engine:
             score = score_round(self.config.scoring, ch.id, round_id, final, streaks)
             # Written in the same transaction that closes voting: a vote either counted or was refused.
             await score_store.award(conn, score.awards, now)
+            if taken.question_id:  # each answer also reviews its author's spaced-repetition card
+                await card_store.record_round(conn, round_id, taken.question_id, final, score.top_answer_ids, now)
         try:
             await self.platform(ch).send(
                 ch, messages.results(final, score.totals, score.top_answer_ids, streaks), taken.thread_id

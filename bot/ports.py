@@ -35,6 +35,11 @@ class Platform(Protocol):
         """Tell the people who run this channel something needs them (an empty pool, a lost permission)."""
         ...
 
+    async def send_direct(self, space_id: str, user_id: str, message: Message) -> None:
+        """A direct (private) message to one member of a server/workspace, such as a review reminder. Raises
+        PlatformError, ``permanent`` when the member cannot be reached this way (DMs closed, left, unknown)."""
+        ...
+
     def owns(self, channel: Channel) -> bool:
         """Whether this process serves the channel: a Discord process runs some shards, so some guilds only."""
         ...

@@ -119,6 +119,7 @@ class RecordingPlatform:
     sent: list[tuple[Channel, Message, str | None]] = field(default_factory=list)
     notices: list[Message] = field(default_factory=list)
     fail_next: list[PlatformError] = field(default_factory=list)
+    direct: list[tuple[str, Message]] = field(default_factory=list)  # (user id, message) sent by direct message
     counter: int = 0
 
     async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
@@ -131,6 +132,11 @@ class RecordingPlatform:
 
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         self.notices.append(message)
+
+    async def send_direct(self, space_id: str, user_id: str, message: Message) -> None:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+        self.direct.append((user_id, message))
 
     def owns(self, channel: Channel) -> bool:
         return True

@@ -240,8 +240,11 @@ async def test_progress_rows_from_answers_votes_and_practice(db_url, bank, clock
     clock.advance(timedelta(days=1))
     q2 = await play_round(rt, ch, {"ann": "a2", "ben": "b2"}, {})  # nobody votes
     practised = next(q for q in bank.in_order() if bank.get(q.id).topic != bank.get(q1).topic)  # type: ignore[union-attr]
+    # A second rating of the same question within 12 hours is refused (spaced repetition), so days apart.
     await rate(rt, "ann", practised.id, "got")
+    clock.advance(timedelta(hours=13))
     await rate(rt, "ann", practised.id, "missed")
+    clock.advance(timedelta(hours=13))
     await rate(rt, "ann", practised.id, "partly")
     # An open round's answer is not counted yet: its votes are not final.
     await rt.engine.post_now(ch)
@@ -346,7 +349,8 @@ async def test_stats_attaches_the_chart_when_there_is_data(sqlite_url, bank, clo
     assert "1 of 1 good" in msg.image.alt
     assert (await stats(rt, "ann", "stats chart=no")).image is None
     assert (await stats(rt, "nobody")).image is None  # a stranger: zeros, nothing to draw
-    assert (await stats(rt, "ben", "stats ann")).image is not None  # someone else's stats, their chart
+    # Someone else's stats: no chart, since it draws on their private practice ratings.
+    assert (await stats(rt, "ben", "stats ann")).image is None
     bad = await stats(rt, "ann", "stats chart=maybe")
     assert bad.image is None and "chart" in bad.plain
 

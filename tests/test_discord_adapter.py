@@ -18,7 +18,7 @@ from bot.clock import ManualClock
 from bot.questions.model import Bank
 from bot.runtime import Runtime, build
 from bot.store.db import create_engine
-from bot.store.tables import answers, ledger, members
+from bot.store.tables import answers, ledger, members, reminders
 from tests.conftest import make_config
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord import fake_discord as fake_discord
@@ -389,7 +389,7 @@ async def test_command_sync_registers_both_groups_with_admin_hidden(
     assert set(by_name) == {"quiz", "quiz-admin"}
     assert str(by_name["quiz-admin"]["default_member_permissions"]) == str(discord_manage_guild())
     subcommands = {o["name"] for o in by_name["quiz"]["options"]}
-    assert subcommands == {"practice", "leaderboard", "stats", "topics", "forget-me", "help"}
+    assert subcommands == {"practice", "leaderboard", "stats", "topics", "forget-me", "help", "review", "remind"}
 
 
 def discord_manage_guild() -> int:
@@ -406,3 +406,71 @@ async def test_autocomplete_for_topics_and_timezones(server: Server, running: di
     zones = await fake.autocomplete(s.guild, s.channel, s.admin, "quiz-admin setup", {"timezone": "berl"}, "timezone")
     await fake.wait_for(lambda: zones.choices())
     assert {"name": "Europe/Berlin", "value": "Europe/Berlin"} in zones.choices()
+
+
+# -- review reminders by direct message --------------------------------------------------------------------
+
+
+def components(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for row in reply["data"].get("components") or [] for c in row["components"]]
+
+
+async def reminder_rows(rt: Runtime) -> list[Any]:
+    async with rt.engine.read() as conn:
+        return list((await conn.execute(select(reminders))).all())
+
+
+async def test_discord_reminder_is_a_dm_and_closed_dms_turn_it_off(
+    server: Server, running: dict[str, Any], clock: ManualClock
+) -> None:
+    fake, s = server.fake, server
+    rt: Runtime = running["bot"].runtime
+    # ben practises a question and misses it: due for review tomorrow.
+    q = await replied(fake, await fake.slash(s.guild, s.channel, s.ben, "quiz practice", {"topic": "cnn"}))
+    assert any("New" in t for t in q.texts())
+    shown = await replied(
+        fake,
+        await fake.click(s.channel, q.responses[-1]["message_id"], s.ben, components(q.responses[-1])[0]["custom_id"]),
+    )
+    missed = next(c for c in components(shown.responses[-1]) if c["custom_id"].endswith(":missed"))
+    rated = await replied(
+        fake, await fake.click(s.channel, shown.responses[-1]["message_id"], s.ben, missed["custom_id"])
+    )
+    assert any("comes back for review in 1 day" in t for t in rated.texts())
+    for who in (s.ben, s.cat):
+        out = await replied(
+            fake, await fake.slash(s.guild, s.channel, who, "quiz remind", {"time": "09:00", "timezone": "UTC"})
+        )
+        assert any("Reminder set" in t for t in out.ephemeral_texts()), out.responses
+    review = await replied(fake, await fake.slash(s.guild, s.channel, s.ben, "quiz review", {}))
+    assert any("daily at 09:00 UTC" in t for t in review.texts())
+
+    clock.advance(timedelta(days=1, hours=1))  # Tuesday 09:00 UTC: ben has a review due, cat has nothing
+    await rt.engine.tick()
+    [dm] = fake.dms(s.ben)
+    assert "Practice reminder" in embed_text(dm) and "1 practice question due" in embed_text(dm)
+    assert dm["allowed_mentions"] == {"parse": []}  # a DM can never ping anyone either
+    assert fake.dms(s.cat) == []
+
+    # cat misses a question too, but has closed DMs: Discord answers 403 with code 50007.
+    q = await replied(fake, await fake.slash(s.guild, s.channel, s.cat, "quiz practice", {}))
+    shown = await replied(
+        fake,
+        await fake.click(s.channel, q.responses[-1]["message_id"], s.cat, components(q.responses[-1])[0]["custom_id"]),
+    )
+    missed = next(c for c in components(shown.responses[-1]) if c["custom_id"].endswith(":missed"))
+    await replied(fake, await fake.click(s.channel, shown.responses[-1]["message_id"], s.cat, missed["custom_id"]))
+    off = await replied(fake, await fake.slash(s.guild, s.channel, s.ben, "quiz remind", {"action": "off"}))
+    assert any("Reminder off" in t for t in off.texts())
+    fake.fail_next(
+        "POST", r"/channels/\d+/messages", 403, {"code": 50007, "message": "Cannot send messages to this user"}
+    )
+    clock.advance(timedelta(days=1))
+    await rt.engine.tick()  # fails for cat, recorded; the tick itself carries on
+    [row] = [r for r in await reminder_rows(rt) if r.next_at is None and r.last_error]
+    assert "403" in row.last_error and row.failures == 1
+    status = await replied(fake, await fake.slash(s.guild, s.channel, s.cat, "quiz remind", {}))
+    assert any("could not send you a direct message" in t for t in status.texts())
+    clock.advance(timedelta(days=1))
+    await rt.engine.tick()
+    assert len(fake.dms(s.ben)) == 1 and fake.dms(s.cat) == []  # nobody is retried or messaged after "off"

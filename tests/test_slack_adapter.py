@@ -17,10 +17,11 @@ from adapters.slack import web_client
 from adapters.slack.app import build_app, web_app
 from adapters.slack.platform import SlackPlatform
 from bot.clock import ManualClock
+from bot.events import Actor, ButtonPressed, Place
 from bot.questions.model import Bank
 from bot.runtime import Runtime, build
 from bot.store.db import create_engine
-from bot.store.tables import answers, ledger, members
+from bot.store.tables import answers, ledger, members, reminders
 from tests.conftest import make_config
 from tests.fake_slack import (
     FakeSlackWebAPI,
@@ -267,3 +268,31 @@ async def test_stats_for_a_member_named_by_mention(ws: Workspace) -> None:
     await until(known)
     out = await said(w, await w.slack.slash("/quiz", f"stats <@{w.ann}|ann>", w.ben, w.channel))
     assert "Stats for ann" in out
+
+
+async def test_slack_reminder_opens_the_dm_then_posts(ws: Workspace, clock: ManualClock, bank: Bank) -> None:
+    w, f = ws, ws.fake
+    qid = bank.in_order()[0].id
+    for user in (w.ann, w.cat):
+        actor = Actor("slack", f.team_id, user, user)
+        await w.runtime.core.handle(
+            ButtonPressed(actor, Place("slack", f.team_id, w.channel), f"practice:rate:{qid}:missed")
+        )
+        assert "Reminder set" in await said(
+            w, await w.slack.slash("/quiz", "remind 07:00 Europe/London", user, w.channel)
+        )
+    f.fail_next("conversations.open", error="user_not_found")  # the first of them left the workspace
+    clock.advance(timedelta(days=1))  # Tuesday 08:00 UTC = 08:00 London
+    await w.runtime.engine.tick()
+    opened = f.calls_to("conversations.open")
+    assert len(opened) == 2
+    reached = [u for u in (w.ann, w.cat) if f.messages(f.dm_channel(u))]
+    assert len(reached) == 1
+    [dm] = f.messages(f.dm_channel(reached[0]))
+    assert "1 practice question due" in str(dm)
+    async with w.runtime.engine.read() as conn:
+        rows = list((await conn.execute(select(reminders))).all())
+    assert sorted((r.next_at is None, r.last_error or "") for r in rows) == [
+        (False, ""),
+        (True, "Slack said user_not_found"),
+    ]

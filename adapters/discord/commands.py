@@ -40,7 +40,7 @@ def register(tree: app_commands.CommandTree[Any], bot: QuizBot) -> None:
         cur = current.lower().replace(" ", "_")
         return [app_commands.Choice(name=z, value=z) for z in _ZONES if cur in z.lower()][:25]
 
-    @quiz.command(name="practice", description="A private practice question, the answer behind a button")
+    @quiz.command(name="practice", description="A private practice question: due reviews first, then new ones")
     @app_commands.describe(topic="A topic (start typing)", difficulty="easy, medium or hard")
     @app_commands.autocomplete(topic=topic_choices)
     async def practice(
@@ -75,6 +75,26 @@ def register(tree: app_commands.CommandTree[Any], bot: QuizBot) -> None:
     @quiz.command(name="forget-me", description="Erase your answers, votes, points and practice history")
     async def forget_me(interaction: discord.Interaction[Any]) -> None:
         await bot.run_command(interaction, ("quiz", "forget-me"), {})
+
+    @quiz.command(name="review", description="How many practice questions are due for review, per topic")
+    async def review(interaction: discord.Interaction[Any]) -> None:
+        await bot.run_command(interaction, ("quiz", "review"), {})
+
+    @quiz.command(name="remind", description="A daily direct message when reviews are due; or turn it off")
+    @app_commands.describe(
+        time="Local time, 24-hour HH:MM",
+        timezone="IANA timezone, e.g. Europe/Berlin (start typing)",
+        action="off stops the reminder; on restarts it",
+    )
+    @app_commands.autocomplete(timezone=zone_choices)
+    async def remind(
+        interaction: discord.Interaction[Any],
+        time: str | None = None,
+        timezone: str | None = None,
+        action: Literal["off", "on"] | None = None,
+    ) -> None:
+        options = {"time": time, "timezone": timezone, "action": action}
+        await bot.run_command(interaction, ("quiz", "remind"), options)
 
     @quiz.command(name="help", description="What the bot does and its commands")
     async def help_(interaction: discord.Interaction[Any]) -> None:

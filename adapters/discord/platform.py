@@ -90,3 +90,12 @@ class DiscordPlatform:
         else:
             kwargs["content"] = prefix.rstrip(":\n")
         await classified(lambda: user.send(**kwargs))
+
+    async def send_direct(self, space_id: str, user_id: str, message: Message) -> None:
+        """Open (or reuse) the DM channel with the member, then post in it. A member who closed DMs from server
+        members, or blocked the bot, gets Discord's 403 (code 50007), which ``classified`` makes permanent."""
+        uid = int(user_id)
+        user = self.bot.get_user(uid) or await classified(lambda: self.bot.fetch_user(uid))
+        channel = user.dm_channel or await classified(user.create_dm)
+        kwargs = to_kwargs(message)
+        await classified(lambda: channel.send(**kwargs))

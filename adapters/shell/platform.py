@@ -26,6 +26,7 @@ class ShellPlatform:
     ballot: dict[int, tuple[str, str | None]] = field(default_factory=dict)
     current_thread: str | None = None
     sent: list[tuple[str | None, Message]] = field(default_factory=list)
+    direct: list[tuple[str, Message]] = field(default_factory=list)  # (user, message) sent by direct message
 
     # Message ids must never repeat across sessions on the same database: a round's thread is found by id.
     session: str = field(default_factory=lambda: secrets.token_hex(3))
@@ -84,6 +85,11 @@ class ShellPlatform:
         self.write("\n[admin notice]")
         self.show(message, prefix="  ")
 
+    async def send_direct(self, space_id: str, user_id: str, message: Message) -> None:
+        # In the shell every member shares one terminal: a direct message is printed, addressed to them.
+        self.direct.append((user_id, message))
+        self.write(f"\n[direct message to {user_id}] interview-bot:")
+        self.show(message, prefix="  ")
 
 _SAFE_NAME = re.compile(r"[^\w.-]")
 

@@ -33,6 +33,11 @@ PERMANENT = frozenset(
         "team_access_not_granted",
         "no_permission",
         "ekm_access_denied",
+        # a direct message to someone Slack will not let us reach
+        "user_not_found",
+        "user_disabled",
+        "user_not_visible",
+        "cannot_dm_bot",
     }
 )
 
@@ -85,6 +90,13 @@ class SlackPlatform:
         for user in dict.fromkeys(recipients):
             await classified(lambda u=user: client.chat_postMessage(channel=u, **payload))  # type: ignore[misc]
 
+    async def send_direct(self, space_id: str, user_id: str, message: Message) -> None:
+        """conversations.open gives the bot's DM channel with the member (needs im:write), then chat.postMessage."""
+        client = await self.client_for(space_id)
+        opened = await classified(lambda: client.conversations_open(users=user_id))
+        channel = str(opened["channel"]["id"])
+        payload = to_message(message)
+        await classified(lambda: client.chat_postMessage(channel=channel, unfurl_links=False, **payload))
 
 async def share_image(
     client: AsyncWebClient, image: Image, channel_id: str, thread_ts: str | None = None, comment: str | None = None

@@ -10,13 +10,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot import cards, messages
+from bot.commands import adaptive
 from bot.commands.parse import parse_duration, usage_text
 from bot.commands.spec import BY_PATH, COMMANDS
 from bot.engine import Engine
 from bot.events import Actor, Command, Place
 from bot.models import Channel, Member, RoundState
+from bot.practice.skills import skills_for
 from bot.progress import topic_rows
-from bot.questions.select import Usage, choose
 from bot.render import Button, Field, Image, Message, Reply, Response, Style, UserText
 from bot.schedule import format_local, next_leaderboard_slot, next_post_slot
 from bot.settings import ChannelSettings
@@ -114,25 +115,23 @@ async def practice(c: Commands, cmd: Command) -> list[Response]:
 
 async def practice_reply(c: Commands, actor: Actor, topic: str | None, difficulty: str | None) -> list[Response]:
     bank = c.engine.bank
-    pool = [q for q in bank.in_order() if not q.legacy]
+    tid = None
     if topic and topic not in ("*", "all", "any"):
         tid = bank.resolve_topic(topic)
         if tid is None:
             raise UsageError(f"There is no topic `{topic}`. Topics: {', '.join(sorted(bank.topics))}.")
-        pool = [q for q in pool if q.topic == tid]
-    if difficulty:
-        if difficulty not in ("easy", "medium", "hard"):
-            raise UsageError(f"Difficulty is easy, medium or hard, not `{difficulty}`.")
-        pool = [q for q in pool if q.difficulty == difficulty]
-    if not pool:
-        return reply("No questions match that. Try another topic or difficulty (see `/quiz topics`).")
-    # Read-only: the member is only recorded when they rate a question.
-    async with c.engine.read() as conn:
-        member = await channel_store.find_member(conn, actor.platform, actor.space_id, actor.user_id)
-        usage: dict[str, Usage] = await score_store.practice_usage(conn, member.id) if member else {}
-    q = choose(pool, ("easy", "medium", "hard"), usage, c.engine.rng)
-    assert q is not None
-    return [Reply(messages.practice_question(q, c.engine.topic_title(q.topic)))]
+    if difficulty and difficulty not in ("easy", "medium", "hard"):
+        raise UsageError(f"Difficulty is easy, medium or hard, not `{difficulty}`.")
+    # Due reviews first, then new questions: the spaced-repetition schedule decides (bot/commands/adaptive.py).
+    return await adaptive.serve(c.engine, actor, tid, difficulty)
+
+
+async def review(c: Commands, cmd: Command) -> list[Response]:
+    return await adaptive.review(c.engine, cmd)
+
+
+async def remind(c: Commands, cmd: Command) -> list[Response]:
+    return await adaptive.remind(c.engine, cmd)
 
 
 def _period(cmd: Command, tz: str, now: Any) -> tuple[str, str]:
@@ -181,7 +180,9 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
             )
         ids = [ch.id] if ch else await channel_store.in_space(conn, cmd.place.platform, cmd.place.space_id)
         counts = await score_store.counts(conn, member.id, ids)
-        want_chart = c.engine.config.images and member.id > 0 and _yes_no(cmd.options.get("chart", "yes"))
+        # Per-topic skills and the chart include private practice self-ratings: the member's own stats only.
+        own = member.user_id == cmd.actor.user_id
+        want_chart = own and c.engine.config.images and member.id > 0 and _yes_no(cmd.options.get("chart", "yes"))
         per_question = await progress_store.question_outcomes(conn, member.id, ids) if want_chart else {}
         scope = (
             score_store.channel_scope(ch.id) if ch else score_store.space_scope(cmd.place.platform, cmd.place.space_id)
@@ -191,6 +192,7 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
         pairs = [await streaks_for(conn, cid, member.id) for cid in ids]
         current = max((p[0] for p in pairs), default=0)
         best = max((p[1] for p in pairs), default=0)
+        skills = await skills_for(conn, member.id, c.engine.bank, c.engine.now()) if own and member.id > 0 else []
     fields = (
         Field("Answers", str(counts.answers), inline=True),
         Field("Votes received", str(counts.votes_received), inline=True),
@@ -199,6 +201,7 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
         Field("Streak", f"{current} (best {best})", inline=True),
         Field("Rank", f"#{standing.rank}" if standing else "not ranked yet", inline=True),
         Field("Practice questions rated", str(counts.practice), inline=True),
+        *adaptive.skill_fields(skills),
     )
     image = await _progress_chart(c, member, per_question)
     return [
@@ -463,6 +466,8 @@ _HANDLERS: dict[tuple[str, ...], Handler] = {
     ("quiz", "leaderboard"): leaderboard,
     ("quiz", "stats"): stats,
     ("quiz", "topics"): topics,
+    ("quiz", "review"): review,
+    ("quiz", "remind"): remind,
     ("quiz", "forget-me"): forget_me,
     ("quiz", "admin", "setup"): setup,
     ("quiz", "admin", "show"): show,

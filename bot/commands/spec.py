@@ -44,7 +44,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(("quiz", "help"), "What the bot does and every command"),
     CommandSpec(
         ("quiz", "practice"),
-        "A private practice question, with the answer behind a button",
+        "A private practice question: reviews that are due first, then new ones",
         (Option("topic", "a topic id or name (see /quiz topics)"), DIFFICULTY),
         positional=("topic", "difficulty"),
         examples=("/quiz practice", "/quiz practice cnn hard"),
@@ -70,6 +70,21 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ),
         positional=("member",),
         examples=("/quiz stats", "/quiz stats @someone chart=no"),
+    ),
+    CommandSpec(
+        ("quiz", "review"),
+        "How many practice questions are due for review, now and this week, per topic",
+    ),
+    CommandSpec(
+        ("quiz", "remind"),
+        "A daily direct message when you have reviews due, at your time; `off` stops it",
+        (
+            Option("action", "off stops the reminder, on restarts it", choices=("off", "on")),
+            Option("time", "local time, 24-hour HH:MM", ("at",)),
+            Option("timezone", "IANA timezone such as Europe/Berlin", ("tz",)),
+        ),
+        positional=("action", "time", "timezone"),
+        examples=("/quiz remind time=08:30 timezone=Europe/Berlin", "/quiz remind off"),
     ),
     CommandSpec(("quiz", "topics"), "The topics and how many questions each has"),
     CommandSpec(("quiz", "forget-me"), "Erase your answers, votes, points and practice history"),

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.questions.select import Usage
+from bot.store import cards as card_store
+from bot.store import reminders as reminder_store
 from bot.store.dialect import insert
 from bot.store.tables import answers, channels, ledger, members, practice, rounds, standings, votes
 
@@ -254,7 +255,8 @@ async def record_practice(conn: AsyncConnection, member_id: int, question_id: st
 
 
 async def forget(conn: AsyncConnection, member_id: int) -> dict[str, int]:
-    """Erase a member: their answers (and the votes on them), their votes, their points, their practice.
+    """Erase a member: their answers (and the votes on them), their votes, their points, their practice (ratings,
+    review schedule and history, reminder).
 
     Deleting from the ledger is the one exception to append-only: a person's right to be forgotten wins."""
     counts: dict[str, int] = {}
@@ -273,15 +275,8 @@ async def forget(conn: AsyncConnection, member_id: int) -> dict[str, int]:
     counts["practice"] = int(
         (await conn.execute(delete(practice).where(practice.c.member_id == member_id))).rowcount or 0
     )
+    # The spaced-repetition schedule, its review history and any reminder go too.
+    counts["reviews"] = await card_store.forget(conn, member_id)
+    await reminder_store.forget(conn, member_id)
     await conn.execute(delete(members).where(members.c.id == member_id))
     return counts
-
-
-async def practice_usage(conn: AsyncConnection, member_id: int) -> dict[str, Usage]:
-    """How often and how recently the member practised each question: least-practised come first."""
-    q = (
-        select(practice.c.question_id, func.count().label("n"), func.max(practice.c.id).label("last"))
-        .where(practice.c.member_id == member_id)
-        .group_by(practice.c.question_id)
-    )
-    return {r.question_id: Usage(int(r.n), int(r.last)) for r in (await conn.execute(q)).all()}

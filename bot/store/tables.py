@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -222,4 +223,59 @@ practice = Table(
     Column("rating", String(16), nullable=False),  # got | partly | missed
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_practice_member", "member_id", "created_at"),
+)
+
+# Spaced repetition (FSRS): one card per member and question, holding the scheduler's state. A card exists once
+# the member has been judged on the question (a self-rating in practice, or a daily answer's outcome at close).
+srs_cards = Table(
+    "srs_cards",
+    metadata,
+    Column("member_id", ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("question_id", String(64), primary_key=True),
+    Column("state", Integer, nullable=False),  # fsrs.State: 1 learning, 2 review, 3 relearning
+    Column("step", Integer, nullable=True),
+    Column("stability", Float, nullable=True),
+    Column("difficulty", Float, nullable=True),
+    Column("due", UtcDateTime(), nullable=False),
+    Column("last_review", UtcDateTime(), nullable=True),
+    Column("reviews", Integer, nullable=False),
+    Column("lapses", Integer, nullable=False),  # reviews rated Again
+    Index("ix_srs_cards_member_due", "member_id", "due"),
+)
+
+# Every review that moved a card, practice or daily: the history behind /quiz stats' per-topic skills.
+srs_reviews = Table(
+    "srs_reviews",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("member_id", ForeignKey("members.id", ondelete="CASCADE"), nullable=False),
+    Column("question_id", String(64), nullable=False),
+    Column("source", String(16), nullable=False),  # practice | daily
+    Column("outcome", String(16), nullable=False),  # got | partly | missed, or daily: top | strong | quiet | weak
+    Column("rating", Integer, nullable=False),  # fsrs.Rating: 1 again, 2 hard, 3 good, 4 easy
+    # The daily round judged; unique with the member, so a retried close reviews nobody twice.
+    Column("round_id", ForeignKey("rounds.id", ondelete="SET NULL"), nullable=True),
+    Column("reviewed_at", UtcDateTime(), nullable=False),
+    Column("due_after", UtcDateTime(), nullable=False),  # when the card came due again after this review
+    UniqueConstraint("round_id", "member_id", name="uq_srs_reviews_round_member"),
+    Index("ix_srs_reviews_member_time", "member_id", "reviewed_at"),
+)
+
+# A member's daily reminder of due reviews, by direct message. ``next_at`` is the next firing in UTC (null when
+# off), so finding what is due is one index range read however many members and timezones there are. Claimed
+# under a lease before sending, so one process sends it once; a crash mid-send leaves it to the lease's expiry.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("member_id", ForeignKey("members.id", ondelete="CASCADE"), primary_key=True),
+    Column("at_time", String(5), nullable=False),  # local HH:MM
+    Column("timezone", String(64), nullable=False),
+    Column("next_at", UtcDateTime(), nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("last_sent_at", UtcDateTime(), nullable=True),
+    Column("failures", Integer, nullable=False),  # direct messages that failed in a row
+    Column("last_error", Text, nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Index("ix_reminders_next_at", "next_at"),
 )

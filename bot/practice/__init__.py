@@ -1,0 +1,1 @@
+"""Adaptive practice: spaced-repetition scheduling, per-topic skills and review reminders."""
