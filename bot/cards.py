@@ -268,6 +268,7 @@ def _share_colour(share: float) -> tuple[int, int, int]:
     return GOOD if share >= 0.7 else FAIR if share >= 0.4 else POOR
 
 
+@lru_cache(maxsize=256)  # the same member asking twice before anything changed gets the same picture
 def topic_chart_png(chart: TopicChart) -> bytes:
     with _LOCK:
         img = _topic_chart(chart)
