@@ -21,10 +21,10 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot import messages
+from bot import messages, rubric
 from bot.clock import Clock
 from bot.config import Config
-from bot.models import Channel, Round, RoundState
+from bot.models import Answer, Channel, Round, RoundState
 from bot.ports import Platform, PlatformError
 from bot.questions.model import Bank, Question
 from bot.questions.select import choose, eligible
@@ -83,6 +83,7 @@ class Engine:
         self._locks: dict[int, asyncio.Lock] = {}
         self._write_gate = asyncio.Lock() if db.dialect.name == "sqlite" else None
         self._read_gate = asyncio.Semaphore(4) if db.dialect.name == "sqlite" else None
+        self._matcher: rubric.Matcher | None = None  # built at the first reveal: it weighs the whole bank
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -473,6 +474,7 @@ class Engine:
         q = self.bank.get(taken.question_id or "")
         thread = taken.thread_id
         close_at = now + timedelta(minutes=ch.settings.voting_window_minutes)
+        hints = await self._hints(q, ballot_answers) if q is not None else None
         try:
             if taken.answer_mode == "blind":
                 for a in ballot_answers:
@@ -484,7 +486,7 @@ class Engine:
                     ch, messages.say(f"The question {taken.question_id} is no longer in the bank."), thread
                 )
             await self.platform(ch).send(
-                ch, messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone), thread
+                ch, messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone, hints), thread
             )
         except PlatformError as exc:
             if exc.permanent:
@@ -503,6 +505,23 @@ class Engine:
             )
         log.info("revealed round %s in %s with %d answers", round_id, ch.label, len(ballot_answers))
         return True
+
+    async def _hints(self, q: Question, answers: Sequence[Answer]) -> dict[int, rubric.Coverage] | None:
+        """Rubric hints for the ballot, computed in a worker thread so other channels are not held up. A hint
+        is a nicety: if anything goes wrong, the ballot goes out without hints rather than not at all."""
+        if not self.config.hints.enabled or not answers:
+            return None
+        try:
+            if self._matcher is None:
+                opts = self.config.hints
+                self._matcher = await asyncio.to_thread(
+                    rubric.matcher_for, self.bank, opts.embedding_model, opts.embedding_threshold
+                )
+            texts = {a.id: a.text for a in answers}
+            return await asyncio.to_thread(rubric.hints, self._matcher, q, texts)
+        except Exception:
+            log.exception("rubric hints for question %s failed; the ballot goes out without them", q.id)
+            return None
 
     async def close(self, round_id: int, *, early: bool = False) -> bool:
         now = self.now()

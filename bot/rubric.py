@@ -14,6 +14,7 @@ imported then.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -27,6 +28,8 @@ from typing import Any, Protocol
 import snowballstemmer
 
 from bot.questions.model import Bank, Question
+
+log = logging.getLogger(__name__)
 
 # Matching reads at most this much of an answer: more than any chat message holds (Slack's limit is 40,000
 # characters), and it bounds the work a pasted novel can cause at reveal.
@@ -114,7 +117,8 @@ def stem(word: str) -> str:
 
 def clean(text: str) -> str:
     """NFKC, case-folded, without invisible characters and links: the text the tokeniser reads."""
-    text = unicodedata.normalize("NFKC", text[:MAX_MATCH_CHARS])
+    # Cut again after NFKC: a single character can expand to eighteen (U+FDFA).
+    text = unicodedata.normalize("NFKC", text[:MAX_MATCH_CHARS])[:MAX_MATCH_CHARS]
     text = _ABBR_PLURAL.sub(r"\1", _URL.sub(" ", _INVISIBLE.sub("", text)))
     return text.casefold()
 
@@ -367,6 +371,19 @@ def load_embedding_matcher(model: str, threshold: float = 0.6) -> EmbeddingMatch
         return [list(map(float, v)) for v in st.encode(list(texts))]
 
     return EmbeddingMatcher(encode, threshold)
+
+
+def matcher_for(bank: Bank, embedding_model: str | None = None, threshold: float = 0.6) -> Matcher:
+    """The bank's keyword matcher, joined by an embedding matcher when one is configured and can be loaded.
+    Slow the first time (the bank's word weights, the model): call it off the event loop."""
+    keywords = KeywordMatcher.from_bank(bank)
+    if not embedding_model:
+        return keywords
+    try:
+        return EitherMatcher(keywords, load_embedding_matcher(embedding_model, threshold))
+    except RubricError as exc:
+        log.warning("%s", exc)
+        return keywords
 
 
 def hints(matcher: Matcher, q: Question, answers: Mapping[int, str]) -> dict[int, Coverage]:
