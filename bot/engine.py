@@ -454,6 +454,7 @@ class Engine:
         await self.close(round_id, early=True)
 
     async def reveal(self, round_id: int, *, early: bool = False) -> bool:
+        await self._ensure_matcher()  # slow once: before the claim, so it never eats into the lease
         now = self.now()
         async with self.tx() as conn:
             r = await round_store.get(conn, round_id)
@@ -506,19 +507,25 @@ class Engine:
         log.info("revealed round %s in %s with %d answers", round_id, ch.label, len(ballot_answers))
         return True
 
+    async def _ensure_matcher(self) -> None:
+        """Build the rubric matcher (it weighs every word of the bank, a second or two) in a worker thread."""
+        if self._matcher is not None or not self.config.hints.enabled:
+            return
+        opts = self.config.hints
+        try:
+            self._matcher = await asyncio.to_thread(
+                rubric.matcher_for, self.bank, opts.embedding_model, opts.embedding_threshold
+            )
+        except Exception:
+            log.exception("could not build the rubric matcher; ballots go out without hints")
+
     async def _hints(self, q: Question, answers: Sequence[Answer]) -> dict[int, rubric.Coverage] | None:
         """Rubric hints for the ballot, computed in a worker thread so other channels are not held up. A hint
         is a nicety: if anything goes wrong, the ballot goes out without hints rather than not at all."""
-        if not self.config.hints.enabled or not answers:
+        if self._matcher is None or not answers:
             return None
         try:
-            if self._matcher is None:
-                opts = self.config.hints
-                self._matcher = await asyncio.to_thread(
-                    rubric.matcher_for, self.bank, opts.embedding_model, opts.embedding_threshold
-                )
-            texts = {a.id: a.text for a in answers}
-            return await asyncio.to_thread(rubric.hints, self._matcher, q, texts)
+            return await asyncio.to_thread(rubric.hints, self._matcher, q, {a.id: a.text for a in answers})
         except Exception:
             log.exception("rubric hints for question %s failed; the ballot goes out without them", q.id)
             return None

@@ -369,11 +369,12 @@ async def test_embedding_model_that_cannot_load_falls_back_to_keywords(  # type:
     assert "↳ hint: covers" in ballot.plain
 
 
-async def test_a_failing_matcher_never_stops_the_reveal(sqlite_url, bank, clock, runtimes, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("part", ["matcher_for", "hints"])
+async def test_a_failing_matcher_never_stops_the_reveal(sqlite_url, bank, clock, runtimes, monkeypatch, part) -> None:  # type: ignore[no-untyped-def]
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(rubric, "hints", broken)
+    monkeypatch.setattr(rubric, part, broken)
     rt, platform = await start_runtime(runtimes, sqlite_url, bank, clock)
     ch = await setup_channel(rt)
     _, ballot = await reveal_round(rt, platform, clock, ch)
