@@ -257,6 +257,10 @@ def test_lint_cli_reports_a_broken_synonyms_file(tmp_path: Path, capsys: pytest.
     f.write_text("synonyms:\n  relu: [rectifier]\n  gelu: []\n")
     assert main(["questions", "lint", str(f)]) == 1
     assert f"{f}:3: error: synonyms of 'gelu' must be a non-empty list" in capsys.readouterr().out
+    # A team's synonym that clashes with one of ours is caught by lint, not first at start-up.
+    f.write_text("synonyms:\n  rectifier unit: [ReLU]\n")
+    assert main(["questions", "lint", str(f)]) == 1
+    assert "synonym 'ReLU' of 'rectifier unit' is also in the group of 'relu'" in capsys.readouterr().out
 
 
 # -- the ballot -------------------------------------------------------------------------------------------------

@@ -181,10 +181,10 @@ MAX_SYNONYMS_PER_GROUP = 30
 
 @dataclass
 class _Group:
-    """One synonym group as read so far: its terms (the key first) and where its key was declared."""
+    """One synonym group as read so far: its terms (the key first) and where each term was declared."""
 
     terms: list[str]
-    where: list[tuple[str, int]]
+    where: list[tuple[str, int]]  # (path, line) of each term
 
 
 def _read_synonyms(data: LineMap, path: str, synonyms: dict[str, _Group], issues: list[Issue]) -> None:
@@ -219,16 +219,16 @@ def _read_synonyms(data: LineMap, path: str, synonyms: dict[str, _Group], issues
             continue
         key = str(term).strip().casefold()
         group = synonyms.setdefault(key, _Group([], []))
-        group.where.append((path, tline))
         for t in terms:
             t = str(t).strip()
             if t.casefold() not in (g.casefold() for g in group.terms):
                 group.terms.append(t)
+                group.where.append((path, tline))
         if len(group.terms) > MAX_SYNONYMS_PER_GROUP:
             issues.append(
                 Issue(path, tline, "error", f"synonyms of '{term}': at most {MAX_SYNONYMS_PER_GROUP} terms in a group")
             )
-            del group.terms[MAX_SYNONYMS_PER_GROUP:]
+            del group.terms[MAX_SYNONYMS_PER_GROUP:], group.where[MAX_SYNONYMS_PER_GROUP:]
 
 
 def _check_synonyms(synonyms: dict[str, _Group]) -> list[Issue]:
@@ -239,8 +239,7 @@ def _check_synonyms(synonyms: dict[str, _Group]) -> list[Issue]:
     issues: list[Issue] = []
     owner: dict[tuple[str, ...], str] = {}
     for key, group in synonyms.items():
-        path, line = group.where[0]
-        for t in group.terms:
+        for t, (path, line) in zip(group.terms, group.where, strict=True):
             phrase = Synonyms.phrase(t)
             if not phrase:
                 issues.append(Issue(path, line, "warning", f"synonym '{t}' of '{key}' has no words to match on"))
