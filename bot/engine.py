@@ -508,7 +508,8 @@ class Engine:
         return True
 
     async def _ensure_matcher(self) -> None:
-        """Build the rubric matcher (it weighs every word of the bank, a second or two) in a worker thread."""
+        """Build the rubric matcher in a worker thread: it weighs every word of the bank (about half a second).
+        Should that fail, ballots go out without hints, and the next reveal tries again."""
         if self._matcher is not None or not self.config.hints.enabled:
             return
         opts = self.config.hints

@@ -17,7 +17,7 @@ EXCERPT = 140
 # Platforms cap buttons per message (Discord 25 in five rows, Slack 25 per actions block): past this, a menu.
 MAX_BALLOT_BUTTONS = 20
 # The ballot's body stays under Discord's 4,096-character embed description (escaping a member's name may add
-# a few characters): past this, excerpts get shorter, then hints lose their key-point numbers.
+# a few characters): past this, excerpts get shorter, then hints lose their key-point numbers, then excerpts go.
 BALLOT_BUDGET = 3600
 HINT_NOTE = (
     "↳ Automatic hint, not a score: which numbered key points of the reference answer an answer seems to "
