@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 from bench.common import Result, machine
 
-# In the order of the issue: ingestion, command latency, leaderboards, fan-out (with memory and start-up).
-MODULES = ("ingest", "latency", "leaderboard", "fanout")
+# In the order of the issue: ingestion, command latency, leaderboards, fan-out (with memory and start-up);
+# then rubric hints (matching quality and cost at reveal).
+MODULES = ("ingest", "latency", "leaderboard", "fanout", "rubric")
 
 
 async def run(quick: bool, only: Sequence[str] = ()) -> list[Result]:

@@ -53,6 +53,18 @@ class ShellOptions(BaseModel):
     user: str = "host"
 
 
+class HintOptions(BaseModel):
+    """Rubric hints on the ballot: which key points each answer seems to mention (bot/rubric.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # Optional: a sentence-transformers model (a name in its local cache, or a directory) that adds
+    # paraphrase matching to the keyword matcher. Needs `pip install sentence-transformers`; off by default.
+    embedding_model: str | None = None
+    embedding_threshold: float = Field(default=0.6, gt=0.0, le=1.0)
+
+
 class Secrets(BaseModel):
     discord_token: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
@@ -75,6 +87,7 @@ class Config(BaseModel):
     shell: ShellOptions = Field(default_factory=ShellOptions)
     # Pictures next to the text: the weekly leaderboard card and the /quiz stats chart. Off: text only.
     images: bool = True
+    hints: HintOptions = Field(default_factory=HintOptions)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)

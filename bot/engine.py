@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot import cards, messages
+from bot import cards, messages, rubric
 from bot.clock import Clock
 from bot.config import Config
-from bot.models import Channel, Round, RoundState
+from bot.models import Answer, Channel, Round, RoundState
 from bot.ports import Platform, PlatformError
 from bot.questions.model import Bank, Question
 from bot.questions.select import choose, eligible
@@ -87,6 +87,7 @@ class Engine:
         self._locks: dict[int, asyncio.Lock] = {}
         self._write_gate = asyncio.Lock() if db.dialect.name == "sqlite" else None
         self._read_gate = asyncio.Semaphore(4) if db.dialect.name == "sqlite" else None
+        self._matcher: rubric.Matcher | None = None  # built at the first reveal: it weighs the whole bank
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -471,6 +472,7 @@ class Engine:
         await self.close(round_id, early=True)
 
     async def reveal(self, round_id: int, *, early: bool = False) -> bool:
+        await self._ensure_matcher()  # slow once: before the claim, so it never eats into the lease
         now = self.now()
         async with self.tx() as conn:
             r = await round_store.get(conn, round_id)
@@ -491,6 +493,7 @@ class Engine:
         q = self.bank.get(taken.question_id or "")
         thread = taken.thread_id
         close_at = now + timedelta(minutes=ch.settings.voting_window_minutes)
+        hints = await self._hints(q, ballot_answers) if q is not None else None
         try:
             if taken.answer_mode == "blind":
                 for a in ballot_answers:
@@ -502,7 +505,7 @@ class Engine:
                     ch, messages.say(f"The question {taken.question_id} is no longer in the bank."), thread
                 )
             await self.platform(ch).send(
-                ch, messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone), thread
+                ch, messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone, hints), thread
             )
         except PlatformError as exc:
             if exc.permanent:
@@ -521,6 +524,30 @@ class Engine:
             )
         log.info("revealed round %s in %s with %d answers", round_id, ch.label, len(ballot_answers))
         return True
+
+    async def _ensure_matcher(self) -> None:
+        """Build the rubric matcher in a worker thread: it weighs every word of the bank (about half a second).
+        Should that fail, ballots go out without hints, and the next reveal tries again."""
+        if self._matcher is not None or not self.config.hints.enabled:
+            return
+        opts = self.config.hints
+        try:
+            self._matcher = await asyncio.to_thread(
+                rubric.matcher_for, self.bank, opts.embedding_model, opts.embedding_threshold
+            )
+        except Exception:
+            log.exception("could not build the rubric matcher; ballots go out without hints")
+
+    async def _hints(self, q: Question, answers: Sequence[Answer]) -> dict[int, rubric.Coverage] | None:
+        """Rubric hints for the ballot, computed in a worker thread so other channels are not held up. A hint
+        is a nicety: if anything goes wrong, the ballot goes out without hints rather than not at all."""
+        if self._matcher is None or not answers:
+            return None
+        try:
+            return await asyncio.to_thread(rubric.hints, self._matcher, q, {a.id: a.text for a in answers})
+        except Exception:
+            log.exception("rubric hints for question %s failed; the ballot goes out without them", q.id)
+            return None
 
     async def close(self, round_id: int, *, early: bool = False) -> bool:
         now = self.now()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bot.models import Answer, Channel, Round
 from bot.questions.model import Question
 from bot.render import Button, Field, Message, Select, SelectOption, Style, UserText
+from bot.rubric import Coverage
 from bot.schedule import format_local
 from bot.store.scores import Standing
 
@@ -15,6 +16,13 @@ DIFFICULTY_LABEL = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}
 EXCERPT = 140
 # Platforms cap buttons per message (Discord 25 in five rows, Slack 25 per actions block): past this, a menu.
 MAX_BALLOT_BUTTONS = 20
+# The ballot's body stays under Discord's 4,096-character embed description (escaping a member's name may add
+# a few characters): past this, excerpts get shorter, then hints lose their key-point numbers, then excerpts go.
+BALLOT_BUDGET = 3600
+HINT_NOTE = (
+    "↳ Automatic hint, not a score: which numbered key points of the reference answer an answer seems to "
+    "mention. Your votes decide.\n"
+)
 
 
 def excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -47,7 +55,8 @@ def daily_post(channel: Channel, rnd: Round, q: Question, topic_title: str) -> M
 
 
 def reveal(q: Question) -> Message:
-    points = "\n".join(f"- {p}" for p in q.key_points)
+    # Numbered, so that the ballot's hints can refer to them ("key points 1, 3").
+    points = "\n".join(f"{n}. {p}" for n, p in enumerate(q.key_points, start=1))
     follow = "\n".join(f"- {f}" for f in q.follow_ups)
     fields = [Field("Key points", points)]
     if follow:
@@ -62,15 +71,45 @@ def published_answer(a: Answer) -> Message:
     )
 
 
-def ballot(rnd: Round, answers: Sequence[Answer], voting_ends: datetime, tz: str) -> Message:
+def hint(c: Coverage, numbers: bool = True) -> str:
+    """An answer's rubric hint, worded as a guess about key points and never as a score."""
+    which = f" ({', '.join(str(i + 1) for i in c.covered)})" if numbers and c.covered else ""
+    return f"↳ hint: covers {c.count} of {c.total} key points{which}"
+
+
+def ballot(
+    rnd: Round,
+    answers: Sequence[Answer],
+    voting_ends: datetime,
+    tz: str,
+    hints: Mapping[int, Coverage] | None = None,
+) -> Message:
     if not answers:
         return Message(parts=("Nobody answered this time. Tomorrow is another question!",))
-    lines: list[str | UserText] = [
+    head = (
         f"Vote for the answers you found best: up to {rnd.vote_cap} vote{'s' if rnd.vote_cap != 1 else ''} each, "
         f"not for your own. Voting closes {format_local(voting_ends, tz)}.\n"
-    ]
-    for a in answers:
-        lines += [f"\n**{a.position}.** ", UserText(a.display_name), ": ", UserText(excerpt(a.text))]
+    )
+    hints = hints or {}
+    if any(a.id in hints for a in answers):
+        head += HINT_NOTE
+
+    def layout(limit: int, numbers: bool) -> list[str | UserText]:
+        lines: list[str | UserText] = [head]
+        for a in answers:
+            lines += [f"\n**{a.position}.** ", UserText(a.display_name)]
+            if limit:
+                lines += [": ", UserText(excerpt(a.text, limit))]
+            if a.id in hints:
+                lines.append(f"{chr(10) if limit else ' '}{hint(hints[a.id], numbers)}")
+        return lines
+
+    # Many answers: shorter excerpts, then hints without numbers, then names alone (every answer is in the
+    # thread above), until the ballot fits one message.
+    for limit, numbers in ((EXCERPT, True), (100, True), (70, True), (40, True), (40, False), (0, False)):
+        lines = layout(limit, numbers)
+        if sum(len(p.text) if isinstance(p, UserText) else len(p) for p in lines) <= BALLOT_BUDGET:
+            break
     if len(answers) <= MAX_BALLOT_BUTTONS:
         buttons = tuple(
             Button(f"vote:{rnd.id}:{a.id}", f"Vote {a.position}: {excerpt(a.display_name, 30)}", Style.SECONDARY)

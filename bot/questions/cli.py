@@ -17,8 +17,10 @@ def _paths(paths: list[Path], config: Config) -> list[Path]:
 
 def lint_command(paths: list[Path], config: Config) -> int:
     targets = _paths(paths, config)
-    # A team bank may use our topics without re-declaring them: load ours for topic names only.
-    extra_topics = [BUILTIN_BANK / "topics.yaml"] if paths and BUILTIN_BANK / "topics.yaml" not in paths else []
+    # A team bank may use our topics without re-declaring them: load ours for topic names only. Our synonym
+    # groups come too, since a team's synonyms must not clash with them when the bot loads both.
+    ours = [BUILTIN_BANK / "topics.yaml", BUILTIN_BANK / "synonyms.yaml"]
+    extra_topics = [f for f in ours if f not in paths and f.exists()] if paths else []
     bank, issues = load_bank(extra_topics + targets, near_duplicates=True)
     for issue in issues:
         print(issue)

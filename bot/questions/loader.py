@@ -67,6 +67,7 @@ def bank_files(paths: Iterable[Path]) -> list[Path]:
 def load_bank(paths: Iterable[Path], *, near_duplicates: bool = False) -> tuple[Bank, list[Issue]]:
     issues: list[Issue] = []
     topics: dict[str, str] = {}
+    synonyms: dict[str, _Group] = {}
     parsed: list[_Parsed] = []
     path_list = list(paths)
     for p in path_list:
@@ -74,9 +75,10 @@ def load_bank(paths: Iterable[Path], *, near_duplicates: bool = False) -> tuple[
             issues.append(Issue(str(p), 1, "error", "no such file or directory"))
     files = bank_files(path_list)
     for f in files:
-        _read_file(f, topics, parsed, issues)
+        _read_file(f, topics, parsed, issues, synonyms)
 
-    bank = Bank(topics=topics)
+    bank = Bank(topics=topics, synonyms={k: tuple(g.terms) for k, g in synonyms.items()})
+    issues.extend(_check_synonyms(synonyms))
     seen: dict[str, _Parsed] = {}
     for item in parsed:
         spec = item.spec
@@ -107,7 +109,9 @@ def load_bank(paths: Iterable[Path], *, near_duplicates: bool = False) -> tuple[
     return bank, issues
 
 
-def _read_file(f: Path, topics: dict[str, str], parsed: list[_Parsed], issues: list[Issue]) -> None:
+def _read_file(
+    f: Path, topics: dict[str, str], parsed: list[_Parsed], issues: list[Issue], synonyms: dict[str, _Group]
+) -> None:
     path = str(f)
     try:
         # A huge file is refused before it is read whole into memory.
@@ -132,13 +136,18 @@ def _read_file(f: Path, topics: dict[str, str], parsed: list[_Parsed], issues: l
         issues.append(Issue(path, 1, "warning", "the file is empty"))
         return
     if not isinstance(data, LineMap):
-        issues.append(Issue(path, 1, "error", "a bank file must be a mapping with 'questions:' and/or 'topics:'"))
+        issues.append(
+            Issue(path, 1, "error", "a bank file must be a mapping with 'questions:', 'topics:' and/or 'synonyms:'")
+        )
         return
     for key in data:
-        if key not in ("questions", "topics"):
+        if key not in ("questions", "topics", "synonyms"):
             line = data.lines.keys.get(str(key), 1)
-            issues.append(Issue(path, line, "error", f"unknown top-level key '{key}' (expected questions, topics)"))
+            issues.append(
+                Issue(path, line, "error", f"unknown top-level key '{key}' (expected questions, topics, synonyms)")
+            )
     _read_topics(data, path, topics, issues)
+    _read_synonyms(data, path, synonyms, issues)
     questions = data.get("questions", [])
     if questions is None:
         return
@@ -168,6 +177,83 @@ def _read_topics(data: LineMap, path: str, topics: dict[str, str], issues: list[
             issues.append(Issue(path, tline, "warning", f"topic '{tid}' declared again with another title"))
         else:
             topics[tid] = title
+
+
+MAX_SYNONYM_CHARS = 80
+MAX_SYNONYMS_PER_GROUP = 30
+
+
+@dataclass
+class _Group:
+    """One synonym group as read so far: its terms (the key first) and where each term was declared."""
+
+    terms: list[str]
+    where: list[tuple[str, int]]  # (path, line) of each term
+
+
+def _read_synonyms(data: LineMap, path: str, synonyms: dict[str, _Group], issues: list[Issue]) -> None:
+    """``synonyms:`` maps a term to the other ways of writing it. A key declared in several files (a team bank
+    adding to ours) merges into one group."""
+    declared = data.get("synonyms")
+    if declared is None:
+        return
+    line = data.lines.keys.get("synonyms", 1)
+    if not isinstance(declared, LineMap):
+        issues.append(Issue(path, line, "error", "'synonyms' must map a term to a list (relu: [rectifier])"))
+        return
+    for term, others in declared.items():
+        tline = declared.lines.keys.get(str(term), line)
+        if isinstance(others, str):
+            others = [others]
+        if not isinstance(others, list) or not others:
+            issues.append(Issue(path, tline, "error", f"synonyms of '{term}' must be a non-empty list of terms"))
+            continue
+        terms = [term, *others]
+        bad = [t for t in terms if not isinstance(t, str) or not t.strip() or len(t) > MAX_SYNONYM_CHARS]
+        if bad:
+            issues.append(
+                Issue(
+                    path,
+                    tline,
+                    "error",
+                    f"synonyms of '{term}': each term must be text of 1 to {MAX_SYNONYM_CHARS} characters "
+                    f"(not {bad[0]!r})",
+                )
+            )
+            continue
+        key = str(term).strip().casefold()
+        group = synonyms.setdefault(key, _Group([], []))
+        for t in terms:
+            t = str(t).strip()
+            if t.casefold() not in (g.casefold() for g in group.terms):
+                group.terms.append(t)
+                group.where.append((path, tline))
+        if len(group.terms) > MAX_SYNONYMS_PER_GROUP:
+            issues.append(
+                Issue(path, tline, "error", f"synonyms of '{term}': at most {MAX_SYNONYMS_PER_GROUP} terms in a group")
+            )
+            del group.terms[MAX_SYNONYMS_PER_GROUP:], group.where[MAX_SYNONYMS_PER_GROUP:]
+
+
+def _check_synonyms(synonyms: dict[str, _Group]) -> list[Issue]:
+    """Terms the matcher cannot use: only stop words, or the same words in two groups (hints would then
+    depend on which group happened to be read first)."""
+    from bot.rubric import Synonyms
+
+    issues: list[Issue] = []
+    owner: dict[tuple[str, ...], str] = {}
+    for key, group in synonyms.items():
+        for t, (path, line) in zip(group.terms, group.where, strict=True):
+            phrase = Synonyms.phrase(t)
+            if not phrase:
+                issues.append(Issue(path, line, "warning", f"synonym '{t}' of '{key}' has no words to match on"))
+            elif phrase in owner and owner[phrase] != key:
+                issues.append(
+                    Issue(path, line, "error", f"synonym '{t}' of '{key}' is also in the group of '{owner[phrase]}'")
+                )
+            else:
+                owner.setdefault(phrase, key)
+    return issues
 
 
 def _read_question(item: Any, index: int, data: LineMap, path: str, parsed: list[_Parsed], issues: list[Issue]) -> None:

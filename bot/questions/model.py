@@ -98,6 +98,8 @@ class Bank:
     questions: dict[str, Question] = field(default_factory=dict)
     topics: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # Synonym groups for rubric hints (bot/rubric.py): a canonical term -> every way of saying it, itself first.
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _sorted: list[Question] | None = field(default=None, repr=False, compare=False)
 
     def get(self, question_id: str) -> Question | None:
