@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bot import messages
 from bot.clock import Clock
 from bot.config import Config
-from bot.models import Channel, Round, RoundState
+from bot.models import Answer, Channel, Round, RoundState
 from bot.ports import Platform, PlatformError
 from bot.questions.model import Bank, Question
 from bot.questions.select import choose, eligible
@@ -215,6 +215,19 @@ class Engine:
                 times.append(next_post_slot(s, now).at)
                 times.append(next_leaderboard_slot(s, now).at)
         return min(times) if times else None
+
+    async def open_threads(self, platform: str) -> list[tuple[Channel, Round, list[Answer]]]:
+        """Every round on this platform still taking answers in its thread, with the answers recorded so far.
+
+        A platform that does not replay what happened while no process was listening (Discord's gateway
+        after a restart) compares these with each thread's history and hands in what was missed."""
+        out: list[tuple[Channel, Round, list[Answer]]] = []
+        async with self.read() as conn:
+            for r in await round_store.open_in_threads(conn, platform):
+                ch = await channel_store.get(conn, r.channel_id)
+                if ch is not None:
+                    out.append((ch, r, await answer_store.for_round(conn, r.id)))
+        return out
 
     # -- posting ------------------------------------------------------------------------------------------
 

@@ -285,6 +285,7 @@ class Run:
     fired: list[str] = field(default_factory=list)
     figures: Figures = field(default_factory=Figures)
     slot: str = ""
+    identified: int = 0  # gateway IDENTIFYs seen before the current process started
 
     # -- plumbing
 
@@ -307,7 +308,7 @@ class Run:
     async def ensure_up(self) -> None:
         """Restart the bot if it died, and wait until it is connected to the gateway again."""
         while True:
-            if self.bot.alive and self.fake.connected_shards:
+            if self.bot.alive and self.fake.connected_shards and len(self.fake.identifies) > self.identified:
                 return
             if not self.bot.alive:
                 if self.bot.proc is not None:
@@ -316,12 +317,14 @@ class Run:
                     # Leases the dead process held run out in bot time: move the clock on by one lease.
                     self.drift += timedelta(seconds=LEASE + 1)
                     self.set_clock()
+                self.identified = len(self.fake.identifies)
                 await self.bot.start()
                 if self.startup_kills:
                     kill = self.startup_kills.pop(0)
                     self._kill_later(kill.delay, kill)
             deadline = time.monotonic() + STEP_TIMEOUT
-            while self.bot.alive and not self.fake.connected_shards:
+            # Connected means this process identified (the dead one's socket may not be closed yet).
+            while self.bot.alive and not (self.fake.connected_shards and len(self.fake.identifies) > self.identified):
                 if time.monotonic() > deadline:
                     raise self.fail("the bot did not connect to the gateway")
                 await asyncio.sleep(0.02)
@@ -405,7 +408,7 @@ class Run:
         await self.settle_last()
         self.figures.kills = self.bot.kills
         self.figures.seconds = time.monotonic() - start
-        self.figures.caught_up = len(re.findall(r"caught up: (\d+)", self.bot.all_logs()))
+        self.figures.caught_up = sum(int(n) for n in re.findall(r"caught up: (\d+)", self.bot.all_logs()))
 
     async def settle_last(self) -> None:
         await self.ensure_up()
