@@ -398,7 +398,9 @@ class Engine:
             closed_at=None, message_id=None, thread_id=None, lease_owner=self.owner, lease_until=None, note=None,
         )  # fmt: skip
         try:
-            sent = await self.platform(ch).send(ch, messages.daily_post(ch, shown, q, self.topic_title(q.topic)))
+            sent = await self.platform(ch).send(
+                ch, messages.daily_post(ch, shown, q, self.topic_title(q.topic)), key=f"p{rid}"
+            )
         except PlatformError as exc:
             if exc.permanent:
                 await self._lost_channel(ch, shown, str(exc))
@@ -489,15 +491,18 @@ class Engine:
         try:
             if taken.answer_mode == "blind":
                 for a in ballot_answers:
-                    await self.platform(ch).send(ch, messages.published_answer(a), thread)
+                    await self.platform(ch).send(ch, messages.published_answer(a), thread, key=f"r{round_id}a{a.id}")
             if q is not None:
-                await self.platform(ch).send(ch, messages.reveal(q), thread)
+                await self.platform(ch).send(ch, messages.reveal(q), thread, key=f"r{round_id}q")
             else:
                 await self.platform(ch).send(
-                    ch, messages.say(f"The question {taken.question_id} is no longer in the bank."), thread
+                    ch,
+                    messages.say(f"The question {taken.question_id} is no longer in the bank."),
+                    thread,
+                    key=f"r{round_id}q",
                 )
             await self.platform(ch).send(
-                ch, messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone), thread
+                ch, messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone), thread, key=f"r{round_id}b"
             )
         except PlatformError as exc:
             if exc.permanent:
@@ -538,7 +543,10 @@ class Engine:
             await score_store.award(conn, score.awards, now)
         try:
             await self.platform(ch).send(
-                ch, messages.results(final, score.totals, score.top_answer_ids, streaks), taken.thread_id
+                ch,
+                messages.results(final, score.totals, score.top_answer_ids, streaks),
+                taken.thread_id,
+                key=f"c{round_id}",
             )
         except PlatformError as exc:
             if not exc.permanent:
@@ -613,7 +621,7 @@ class Engine:
             "No points in the last 7 days. Answer the next question to open the scoreboard!",
         )
         try:
-            await self.platform(ch).send(ch, msg)
+            await self.platform(ch).send(ch, msg, key=f"l{ch.id}:{slot.key}")
         except PlatformError as exc:
             if exc.permanent:
                 await self._lost_channel(ch, None, str(exc))

@@ -114,7 +114,9 @@ class RecordingPlatform:
     fail_next: list[PlatformError] = field(default_factory=list)
     counter: int = 0
 
-    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+    async def send(
+        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+    ) -> Sent:
         if self.fail_next:
             raise self.fail_next.pop(0)
         self.counter += 1
