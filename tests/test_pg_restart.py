@@ -83,13 +83,16 @@ class Cluster:
         if self.as_user:
             shutil.chown(self.home, "postgres")
         try:
-            await self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+            await self._run(
+                str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"
+            )
         except RuntimeError as exc:
             _unavailable(f"cannot create a throwaway PostgreSQL cluster: {exc}")
 
     async def start(self) -> None:
         opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{self.home}' -c fsync=off"
-        await self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.home / "log"), "-w", "start")
+        log = str(self.home / "log")
+        await self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", log, "-w", "start")
 
     async def stop(self, mode: str) -> None:
         await self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
