@@ -83,7 +83,9 @@ class NullPlatform:
     def owns(self, channel: Channel) -> bool:
         return True
 
-    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+    async def send(
+        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+    ) -> Sent:
         self.sent += 1
         self._n += 1
         mid = f"b{self._n}"

@@ -42,7 +42,9 @@ class LimitedPlatform(NullPlatform):
         self.next_slot = time.perf_counter()
         self.lock = asyncio.Lock()
 
-    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+    async def send(
+        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+    ) -> Sent:
         async with self.lock:
             now = time.perf_counter()
             wait = self.next_slot - now

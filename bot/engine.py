@@ -235,6 +235,19 @@ class Engine:
                 times.append(next_leaderboard_slot(s, now).at)
         return min(times) if times else None
 
+    async def open_threads(self, platform: str) -> list[tuple[Channel, Round, list[Answer]]]:
+        """Every round on this platform still taking answers in its thread, with the answers recorded so far.
+
+        A platform that does not replay what happened while no process was listening (Discord's gateway
+        after a restart) compares these with each thread's history and hands in what was missed."""
+        out: list[tuple[Channel, Round, list[Answer]]] = []
+        async with self.read() as conn:
+            for r in await round_store.open_in_threads(conn, platform):
+                ch = await channel_store.get(conn, r.channel_id)
+                if ch is not None:
+                    out.append((ch, r, await answer_store.for_round(conn, r.id)))
+        return out
+
     # -- posting ------------------------------------------------------------------------------------------
 
     async def _post_due(self, chans: list[Channel], now: datetime) -> None:
@@ -404,7 +417,9 @@ class Engine:
             closed_at=None, message_id=None, thread_id=None, lease_owner=self.owner, lease_until=None, note=None,
         )  # fmt: skip
         try:
-            sent = await self.platform(ch).send(ch, messages.daily_post(ch, shown, q, self.topic_title(q.topic)))
+            sent = await self.platform(ch).send(
+                ch, messages.daily_post(ch, shown, q, self.topic_title(q.topic)), key=f"p{rid}"
+            )
         except PlatformError as exc:
             if exc.permanent:
                 await self._lost_channel(ch, shown, str(exc))
@@ -497,15 +512,21 @@ class Engine:
         try:
             if taken.answer_mode == "blind":
                 for a in ballot_answers:
-                    await self.platform(ch).send(ch, messages.published_answer(a), thread)
+                    await self.platform(ch).send(ch, messages.published_answer(a), thread, key=f"r{round_id}a{a.id}")
             if q is not None:
-                await self.platform(ch).send(ch, messages.reveal(q), thread)
+                await self.platform(ch).send(ch, messages.reveal(q), thread, key=f"r{round_id}q")
             else:
                 await self.platform(ch).send(
-                    ch, messages.say(f"The question {taken.question_id} is no longer in the bank."), thread
+                    ch,
+                    messages.say(f"The question {taken.question_id} is no longer in the bank."),
+                    thread,
+                    key=f"r{round_id}q",
                 )
             await self.platform(ch).send(
-                ch, messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone, hints), thread
+                ch,
+                messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone, hints),
+                thread,
+                key=f"r{round_id}b",
             )
         except PlatformError as exc:
             if exc.permanent:
@@ -572,7 +593,10 @@ class Engine:
                 await card_store.record_round(conn, round_id, taken.question_id, final, score.top_answer_ids, now)
         try:
             await self.platform(ch).send(
-                ch, messages.results(final, score.totals, score.top_answer_ids, streaks), taken.thread_id
+                ch,
+                messages.results(final, score.totals, score.top_answer_ids, streaks),
+                taken.thread_id,
+                key=f"c{round_id}",
             )
         except PlatformError as exc:
             if not exc.permanent:
@@ -648,7 +672,7 @@ class Engine:
         )
         msg = await self._with_card(ch, slot, rows, msg)
         try:
-            await self.platform(ch).send(ch, msg)
+            await self.platform(ch).send(ch, msg, key=f"l{ch.id}:{slot.key}")
         except PlatformError as exc:
             if exc.permanent:
                 await self._lost_channel(ch, None, str(exc))

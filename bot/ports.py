@@ -27,8 +27,14 @@ class PlatformError(Exception):
 class Platform(Protocol):
     name: str
 
-    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
-        """Post to the channel, or into a thread of it. Raises PlatformError."""
+    async def send(
+        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+    ) -> Sent:
+        """Post to the channel, or into a thread of it. Raises PlatformError.
+
+        ``key`` (at most 25 characters) names this message for the platform's duplicate check, where it has one
+        (Discord's enforced nonce, kept for a few minutes): a step retried after a crash that sends the same key
+        again gets the first message back instead of posting a second one."""
         ...
 
     async def notify_admins(self, channel: Channel, message: Message) -> None:

@@ -87,7 +87,11 @@ class Scheduler:
             await self.engine.tick()
         except Exception:
             log.exception("scheduled run failed; the sweep will retry")
-        await self.plan_all()
+        try:
+            await self.plan_all()
+        except Exception:
+            # The database is away (a PostgreSQL restart): with no wake-up planned, the sweep plans the next one.
+            log.exception("could not plan the next wake-up; the sweep will")
 
     async def sweep(self) -> None:
         try:

@@ -122,7 +122,9 @@ class RecordingPlatform:
     direct: list[tuple[str, Message]] = field(default_factory=list)  # (user id, message) sent by direct message
     counter: int = 0
 
-    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+    async def send(
+        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+    ) -> Sent:
         if self.fail_next:
             raise self.fail_next.pop(0)
         self.counter += 1

@@ -6,6 +6,7 @@ Discord call (render.py). All decisions are the core's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,7 @@ from bot.events import (
     MessagePosted,
     Place,
 )
+from bot.models import Answer, Channel, Round
 from bot.render import Message, OpenForm, React, Reply, Response
 from bot.runtime import Runtime
 
@@ -33,6 +35,8 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
 REACTIONS = {"recorded": "✅", "updated": "✏️", "refused": "🚫"}
+# Messages read back per open thread on (re)connect; a round's answer window sees far fewer.
+CATCH_UP_LIMIT = 1000
 
 
 def intents() -> discord.Intents:
@@ -66,6 +70,7 @@ class QuizBot(discord.AutoShardedClient):
         platform.client = self
         self.start_scheduler = start_scheduler
         self.tree = app_commands.CommandTree(self)
+        self._background: set[asyncio.Task[None]] = set()
         from adapters.discord.commands import register
 
         register(self.tree, self)
@@ -80,6 +85,71 @@ class QuizBot(discord.AutoShardedClient):
         self.add_dynamic_items(CoreButton, CoreSelect)
         if self.start_scheduler:
             await self.runtime.scheduler.start()
+
+    async def on_ready(self) -> None:
+        # READY follows a new session: at start, or when Discord would not resume the old one. Gateway events
+        # are never replayed to a new session, so whatever members did while no process was listening (the
+        # bot was down, or died before handling a message) is read back from the open rounds' threads.
+        task = asyncio.create_task(self.catch_up())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def catch_up(self) -> int:
+        """Hand the core every answer, edit and deletion in open rounds' threads that it has not seen.
+        Safe to repeat and to run beside live events: the core takes each member's first message once."""
+        handled = 0
+        try:
+            opened = await self.runtime.engine.open_threads(PLATFORM)
+        except Exception:
+            log.exception("could not list open rounds to catch up on")
+            return 0
+        for ch, rnd, recorded in opened:
+            if not self.serves_guild(int(ch.space_id)):
+                continue
+            try:
+                handled += await self._catch_up_thread(ch, rnd, recorded)
+            except Exception as exc:  # one unreadable thread must not stop the others
+                log.warning("could not catch up on the thread of round %s in %s: %s", rnd.id, ch.label, exc)
+        if handled:
+            log.info("caught up: %d missed messages, edits or deletions taken in", handled)
+        return handled
+
+    async def _catch_up_thread(self, ch: Channel, rnd: Round, recorded: list[Answer]) -> int:
+        assert rnd.thread_id is not None
+        thread_id = int(rnd.thread_id)
+        thread = self.get_channel(thread_id) or await self.fetch_channel(thread_id)
+        if not isinstance(thread, discord.Thread):
+            return 0
+        history = [m async for m in thread.history(limit=CATCH_UP_LIMIT, oldest_first=True)]
+        members = [
+            m
+            for m in history
+            if not m.author.bot and m.type in (discord.MessageType.default, discord.MessageType.reply)
+        ]
+        place = await self.place_for(thread_id, int(ch.space_id))
+        by_message = {a.message_id: a for a in recorded if a.message_id}
+        present = {str(m.id) for m in members}
+        handled = 0
+        if len(history) < CATCH_UP_LIMIT:  # the whole thread was read, so a missing message really is gone
+            for message_id in by_message.keys() - present:
+                await self.core.handle(MessageDeleted(place, message_id))
+                handled += 1
+        for m in members:
+            known = by_message.get(str(m.id))
+            actor = self.actor(m.author, int(ch.space_id))
+            if known is None:
+                responses = await self.core.handle(MessagePosted(actor, place, str(m.id), m.content))
+            elif known.text != m.content:
+                responses = await self.core.handle(MessageEdited(actor, place, str(m.id), m.content))
+            elif not any(r.me and str(r.emoji) == REACTIONS["recorded"] for r in m.reactions):
+                # Recorded by a process that died before it could say so.
+                responses = [React("recorded")]
+            else:
+                continue
+            if responses:
+                handled += 1
+                await self._react(m, responses)
+        return handled
 
     # -- identities ---------------------------------------------------------------------------------------
 

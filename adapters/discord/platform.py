@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Discord's error code for starting a second thread on one message.
+THREAD_ALREADY_CREATED = 160004
 
 
 async def classified(call: Callable[[], Awaitable[T]]) -> T:
@@ -28,12 +30,16 @@ async def classified(call: Callable[[], Awaitable[T]]) -> T:
     permanent (the bot lost access, or the channel is gone) or worth another try on the next sweep."""
     try:
         return await call()
-    except (discord.Forbidden, discord.NotFound) as exc:
-        raise PlatformError(f"{exc.status} {exc.text or type(exc).__name__}", permanent=True) from exc
-    except discord.HTTPException as exc:
-        raise PlatformError(f"HTTP {exc.status}: {exc.text}") from exc
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise PlatformError(f"connection problem: {exc}") from exc
+    except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise platform_error(exc) from exc
+
+
+def platform_error(exc: discord.HTTPException | aiohttp.ClientError | TimeoutError | OSError) -> PlatformError:
+    if isinstance(exc, discord.Forbidden | discord.NotFound):
+        return PlatformError(f"{exc.status} {exc.text or type(exc).__name__}", permanent=True)
+    if isinstance(exc, discord.HTTPException):
+        return PlatformError(f"HTTP {exc.status}: {exc.text}")
+    return PlatformError(f"connection problem: {exc}")
 
 
 class DiscordPlatform:
@@ -57,10 +63,17 @@ class DiscordPlatform:
             return cached
         return await classified(lambda: self.bot.fetch_channel(channel_id))
 
-    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+    async def send(
+        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+    ) -> Sent:
         target = await self._messageable(int(thread_id or channel.channel_id))
+        kwargs = to_kwargs(message)
+        if key is not None:
+            # discord.py sends a nonce with enforce_nonce: Discord then returns the message it already created
+            # with this nonce (a post whose process died before recording it) instead of posting it again.
+            kwargs["nonce"] = key[:25]
         try:
-            sent = await classified(lambda: target.send(**to_kwargs(message)))
+            sent = await classified(lambda: target.send(**kwargs))
         except PlatformError as exc:
             if message.image is None:
                 raise
@@ -68,12 +81,22 @@ class DiscordPlatform:
             # says everything the picture shows. If the text alone fails too, that error is the one reported.
             log.warning("could not post with the picture in %s, posting the text alone: %s", channel.label, exc)
             message = without_image(message)
-            sent = await classified(lambda: target.send(**to_kwargs(message)))
+            kwargs = {**to_kwargs(message), **({"nonce": kwargs["nonce"]} if "nonce" in kwargs else {})}
+            sent = await classified(lambda: target.send(**kwargs))
         if not message.thread_name:
             return Sent(str(sent.id))
         name = message.thread_name[:100]
-        # The id comes from the REST response: the cached Thread only exists once THREAD_CREATE arrives.
-        thread = await classified(lambda: sent.create_thread(name=name, auto_archive_duration=1440))
+        try:
+            # The id comes from the REST response: the cached Thread only exists once THREAD_CREATE arrives.
+            thread = await sent.create_thread(name=name, auto_archive_duration=1440)
+        except discord.HTTPException as exc:
+            if exc.code != THREAD_ALREADY_CREATED:
+                raise platform_error(exc) from exc
+            # The same post retried after a crash: its thread exists, and a thread started from a message has
+            # the message's own id.
+            return Sent(str(sent.id), str(sent.id))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise platform_error(exc) from exc
         return Sent(str(sent.id), str(thread.id))
 
     async def notify_admins(self, channel: Channel, message: Message) -> None:

@@ -66,7 +66,9 @@ class ShellPlatform:
         elif msg.select is not None and msg.select.custom_id.startswith("vote:"):
             self.ballot = {i: (msg.select.custom_id, o.value) for i, o in enumerate(msg.select.options, start=1)}
 
-    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+    async def send(
+        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+    ) -> Sent:
         mid = self.next_id()
         self.sent.append((thread_id, message))
         where = f"#{channel.name or channel.channel_id}" + (" › thread" if thread_id else "")

@@ -66,7 +66,9 @@ class SlackPlatform:
     def owns(self, channel: Channel) -> bool:
         return True
 
-    async def send(self, channel: Channel, message: Message, thread_id: str | None = None) -> Sent:
+    async def send(
+        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+    ) -> Sent:
         client = await self.client_for(channel.space_id)
         kwargs: dict[str, Any] = {"channel": channel.channel_id, "unfurl_links": False, "unfurl_media": False}
         if thread_id:

@@ -390,3 +390,20 @@ async def with_places(
     )
     rows = (await conn.execute(q)).all()
     return {row.id: (_round(row), row.ch_platform, row.ch_space, row.ch_channel) for row in rows}
+
+
+async def open_in_threads(conn: AsyncConnection, platform: str) -> list[Round]:
+    """Rounds on a platform still taking answers as thread replies: what a reconnecting adapter checks for
+    messages it missed while no process was listening."""
+    q = (
+        select(rounds)
+        .join(channels, channels.c.id == rounds.c.channel_id)
+        .where(
+            channels.c.platform == platform,
+            rounds.c.state == RoundState.OPEN.value,
+            rounds.c.answer_mode == "thread",
+            rounds.c.thread_id.is_not(None),
+        )
+        .order_by(rounds.c.id)
+    )
+    return [_round(r) for r in (await conn.execute(q)).all()]

@@ -81,6 +81,9 @@ CLOSE_AUTHENTICATION_FAILED = 4004
 CLOSE_INVALID_SHARD = 4010
 CLOSE_DISALLOWED_INTENTS = 4014
 
+# How long an enforced nonce is remembered (Discord: "the past few minutes").
+NONCE_WINDOW = 300.0
+
 _MENTION_RE = re.compile(r"<@!?(\d+)>")
 _COMMAND_NAME_RE = re.compile(r"^[-_\w]{1,32}$")
 
@@ -310,6 +313,7 @@ class FakeDiscord:
         self._interactions_by_token: dict[str, Interaction] = {}
         self._faults: list[_Fault] = []
         self.injected: dict[str, int] = {}  # faults served, by status ("429", "502", ...)
+        self._nonces: dict[str, tuple[str, float]] = {}  # bot message nonce -> (message id, when)
         self._sessions: dict[str, _Session] = {}
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -1720,6 +1724,15 @@ class FakeDiscord:
             raise _ApiError(403, 50013, "Missing Permissions")
         body = body or {}
         self._validate_message(body, creating=True, files=files)
+        nonce = body.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            raise _invalid_form("nonce: Must be 25 or fewer in length.")
+        if nonce is not None and body.get("enforce_nonce"):
+            # Like Discord: the same author sending the same nonce again within a few minutes gets the
+            # message it already created back, and nothing new is posted.
+            earlier = self._nonces.get(str(nonce))
+            if earlier is not None and earlier[1] > time.monotonic() - NONCE_WINDOW and earlier[0] in self._messages:
+                return _json_response({**self._messages[earlier[0]], "nonce": str(nonce)})
         fields = self._message_fields(body, files)
         ref = body.get("message_reference")
         type_ = 0
@@ -1748,6 +1761,9 @@ class FakeDiscord:
         )
         self._store_message(msg)
         self._allowed_mentions[msg["id"]] = copy.deepcopy(body.get("allowed_mentions"))
+        if nonce is not None:
+            self._nonces[str(nonce)] = (msg["id"], time.monotonic())
+            msg = {**msg, "nonce": str(nonce)}
         self._bump_thread(channel)
         await self._dispatch_message("MESSAGE_CREATE", msg)
         return _json_response(msg)
