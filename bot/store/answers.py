@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import Answer
-from bot.store.dialect import insert
+from bot.store.dialect import insert, insert_for, prebuilt
 from bot.store.tables import answers, members, votes
 
 
@@ -39,6 +39,14 @@ async def add(
     return (await conn.execute(stmt)).first() is not None
 
 
+_add_answers = prebuilt(
+    lambda d: insert_for(d, answers)
+    .on_conflict_do_nothing(index_elements=["round_id", "member_id"])
+    .returning(answers.c.round_id, answers.c.member_id)
+)
+_add_votes = prebuilt(lambda d: insert_for(d, votes).on_conflict_do_nothing(index_elements=["answer_id", "voter_id"]))
+
+
 async def add_many(conn: AsyncConnection, rows: Sequence[NewAnswer]) -> set[tuple[int, int]]:
     """Answers for several rounds and members at once; the (round, member) pairs whose answer this inserted.
 
@@ -49,11 +57,7 @@ async def add_many(conn: AsyncConnection, rows: Sequence[NewAnswer]) -> set[tupl
         first.setdefault((r.round_id, r.member_id), r)
     if not first:
         return set()
-    stmt = (
-        insert(conn, answers)
-        .on_conflict_do_nothing(index_elements=["round_id", "member_id"])
-        .returning(answers.c.round_id, answers.c.member_id)
-    )
+    stmt = _add_answers(conn)
     params = [
         {
             "round_id": r.round_id,
@@ -183,6 +187,18 @@ async def cast(
     return (await cast_many(conn, [VoteRequest(round_id, answer_id, voter_id, cap, now)]))[0]
 
 
+# Built once (see rounds._FOR_THREADS): the rules' two look-ups for a batch of votes.
+_BALLOT = (
+    select(answers.c.id, answers.c.round_id, answers.c.member_id, members.c.display_name)
+    .join(members, members.c.id == answers.c.member_id)
+    .where(answers.c.id.in_(bindparam("answer_ids", expanding=True)))
+)
+_CAST = select(votes.c.round_id, votes.c.answer_id, votes.c.voter_id).where(
+    votes.c.round_id.in_(bindparam("round_ids", expanding=True)),
+    votes.c.voter_id.in_(bindparam("voter_ids", expanding=True)),
+)
+
+
 async def cast_many(conn: AsyncConnection, requests: Sequence[VoteRequest]) -> list[VoteOutcome]:
     """Votes in the order given: one per voter per answer, never for oneself, at most ``cap`` per voter per round.
 
@@ -195,25 +211,10 @@ async def cast_many(conn: AsyncConnection, requests: Sequence[VoteRequest]) -> l
     answer_ids = sorted({r.answer_id for r in requests})
     round_ids = sorted({r.round_id for r in requests})
     voter_ids = sorted({r.voter_id for r in requests})
-    ballot = {
-        row.id: row
-        for row in (
-            await conn.execute(
-                select(answers.c.id, answers.c.round_id, answers.c.member_id, members.c.display_name)
-                .join(members, members.c.id == answers.c.member_id)
-                .where(answers.c.id.in_(answer_ids))
-            )
-        ).all()
-    }
+    ballot = {row.id: row for row in (await conn.execute(_BALLOT, {"answer_ids": answer_ids})).all()}
     used: dict[tuple[int, int], int] = {}
     cast_already: set[tuple[int, int]] = set()
-    for row in (
-        await conn.execute(
-            select(votes.c.round_id, votes.c.answer_id, votes.c.voter_id).where(
-                votes.c.round_id.in_(round_ids), votes.c.voter_id.in_(voter_ids)
-            )
-        )
-    ).all():
+    for row in (await conn.execute(_CAST, {"round_ids": round_ids, "voter_ids": voter_ids})).all():
         used[(row.round_id, row.voter_id)] = used.get((row.round_id, row.voter_id), 0) + 1
         cast_already.add((row.answer_id, row.voter_id))
     out: list[VoteOutcome] = []
@@ -238,9 +239,7 @@ async def cast_many(conn: AsyncConnection, requests: Sequence[VoteRequest]) -> l
             out.append(VoteOutcome(VoteResult.RECORDED, r.cap - n - 1, a.display_name))
     if accepted:
         # The conflict clause is a second guard only: the rounds are locked, so nothing can race these rows.
-        await conn.execute(
-            insert(conn, votes).on_conflict_do_nothing(index_elements=["answer_id", "voter_id"]), accepted
-        )
+        await conn.execute(_add_votes(conn), accepted)
     return out
 
 

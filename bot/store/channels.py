@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.events import Actor, Place
 from bot.models import Channel, Member
 from bot.settings import ChannelSettings
-from bot.store.dialect import insert
+from bot.store.dialect import insert, insert_for, prebuilt
 from bot.store.tables import channels, members
 
 _SETTINGS: dict[str, ChannelSettings] = {}
@@ -145,6 +145,16 @@ async def ensure_member(conn: AsyncConnection, actor: Actor, now: datetime) -> M
     return Member(int(member_id), actor.platform, actor.space_id, actor.user_id, name)
 
 
+def _build_upsert_members(dialect: str) -> Any:
+    stmt = insert_for(dialect, members)
+    return stmt.on_conflict_do_update(
+        index_elements=["platform", "space_id", "user_id"], set_={"display_name": stmt.excluded.display_name}
+    ).returning(members.c.id, members.c.platform, members.c.space_id, members.c.user_id)
+
+
+_upsert_members = prebuilt(_build_upsert_members)
+
+
 async def ensure_members(
     conn: AsyncConnection, actors: Sequence[Actor], now: datetime
 ) -> dict[tuple[str, str, str], int]:
@@ -156,10 +166,7 @@ async def ensure_members(
         latest[(a.platform, a.space_id, a.user_id)] = a
     if not latest:
         return {}
-    stmt = insert(conn, members)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["platform", "space_id", "user_id"], set_={"display_name": stmt.excluded.display_name}
-    ).returning(members.c.id, members.c.platform, members.c.space_id, members.c.user_id)
+    stmt = _upsert_members(conn)
     params = [
         {
             "platform": a.platform,

@@ -347,24 +347,39 @@ async def for_thread(
 ThreadKey = tuple[str, str, str, str]  # platform, space, channel, thread
 
 
+# The group-commit look-ups (bot/ingest.py) are built once: constructing a statement and computing its cache
+# key cost more Python time than SQLite spends running it. Lists go in as expanding parameters.
+_FOR_THREADS = (
+    select(
+        rounds,
+        channels.c.platform.label("ch_platform"),
+        channels.c.space_id.label("ch_space"),
+        channels.c.channel_id.label("ch_channel"),
+    )
+    .join(channels, channels.c.id == rounds.c.channel_id)
+    .where(rounds.c.thread_id.in_(bindparam("thread_ids", expanding=True)))
+    .order_by(rounds.c.id)
+    .with_for_update(of=rounds)
+)
+_WITH_PLACES = (
+    select(
+        rounds,
+        channels.c.platform.label("ch_platform"),
+        channels.c.space_id.label("ch_space"),
+        channels.c.channel_id.label("ch_channel"),
+    )
+    .join(channels, channels.c.id == rounds.c.channel_id)
+    .where(rounds.c.id.in_(bindparam("round_ids", expanding=True)))
+    .with_for_update(of=rounds)
+)
+
+
 async def for_threads(conn: AsyncConnection, keys: Collection[ThreadKey]) -> dict[ThreadKey, Round]:
     """for_thread for many threads in one query: the newest round of each, locked for this transaction."""
     if not keys:
         return {}
-    q = (
-        select(
-            rounds,
-            channels.c.platform.label("ch_platform"),
-            channels.c.space_id.label("ch_space"),
-            channels.c.channel_id.label("ch_channel"),
-        )
-        .join(channels, channels.c.id == rounds.c.channel_id)
-        .where(rounds.c.thread_id.in_(sorted({k[3] for k in keys})))
-        .order_by(rounds.c.id)
-        .with_for_update(of=rounds)
-    )
     out: dict[ThreadKey, Round] = {}
-    for row in (await conn.execute(q)).all():
+    for row in (await conn.execute(_FOR_THREADS, {"thread_ids": sorted({k[3] for k in keys})})).all():
         key = (row.ch_platform, row.ch_space, row.ch_channel, row.thread_id)
         if key in keys:
             out[key] = _round(row)  # rows come oldest first, so the newest round of a thread wins
@@ -377,18 +392,7 @@ async def with_places(
     """Rounds by id, locked, with their channel's platform, space and platform channel id: one query."""
     if not round_ids:
         return {}
-    q = (
-        select(
-            rounds,
-            channels.c.platform.label("ch_platform"),
-            channels.c.space_id.label("ch_space"),
-            channels.c.channel_id.label("ch_channel"),
-        )
-        .join(channels, channels.c.id == rounds.c.channel_id)
-        .where(rounds.c.id.in_(sorted(set(round_ids))))
-        .with_for_update(of=rounds)
-    )
-    rows = (await conn.execute(q)).all()
+    rows = (await conn.execute(_WITH_PLACES, {"round_ids": sorted(set(round_ids))})).all()
     return {row.id: (_round(row), row.ch_platform, row.ch_space, row.ch_channel) for row in rows}
 
 

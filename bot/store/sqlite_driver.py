@@ -29,10 +29,13 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 _Outcome = tuple[Any, list[Any], int, int | None]
 
 
-def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Outcome:
-    """Runs on the database thread: the whole life of a cursor in one go."""
+def _run(conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool) -> _Outcome:
+    """Runs on the database thread: the transaction's BEGIN if it is still to be sent, and the whole life of a
+    cursor, in one go."""
     cur = conn.cursor()
     try:
+        if begin is not None:
+            cur.execute(begin)
         if many:
             cur.executemany(operation, parameters)
         elif parameters is None:
@@ -88,8 +91,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _call(self, operation: Any, parameters: Any, many: bool) -> None:
         conn: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        async with self._adapt_connection._execute_mutex:
-            outcome: _Outcome = await conn._execute(_run, conn._conn, operation, parameters, many)  # type: ignore[no-untyped-call]
+        adapt = self._adapt_connection
+        async with adapt._execute_mutex:
+            begin = adapt.take_begin() if isinstance(adapt, OneTripConnection) else None
+            outcome: _Outcome = await conn._execute(_run, conn._conn, begin, operation, parameters, many)  # type: ignore[no-untyped-call]
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 
@@ -101,8 +106,20 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_begin",)
     _cursor_cls = OneTripCursor  # type: ignore[assignment]
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._begin: str | None = None
+
+    def begin_with_next_statement(self, begin: str) -> None:
+        """Send this BEGIN in the same trip as the transaction's first statement, not in a trip of its own."""
+        self._begin = begin
+
+    def take_begin(self) -> str | None:
+        begin, self._begin = self._begin, None
+        return begin
 
     def _idle(self) -> bool:
         """No transaction is open: a read-only "transaction" ran its statements in autocommit mode (see
@@ -113,10 +130,12 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return raw is not None and not raw.in_transaction
 
     def commit(self) -> None:
+        self._begin = None  # a transaction that ran no statement never began
         if not self._idle():
             super().commit()
 
     def rollback(self) -> None:
+        self._begin = None
         if not self._idle():
             super().rollback()
 
