@@ -365,3 +365,23 @@ async def test_users_home_ephemerals_and_block_limits(fake_slack: FakeSlackWebAP
 
     too_long = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
     assert await error_of(web.chat_postMessage(channel=general, text="t", blocks=too_long)) == "invalid_blocks"
+
+
+async def test_history_and_replies_list_metadata_only_when_asked(
+    fake_slack: FakeSlackWebAPI, web: AsyncWebClient
+) -> None:
+    general = fake_slack.add_channel("general")
+    meta = {"event_type": "interview_bot_post", "event_payload": {"key": "p1"}}
+    parent = await web.chat_postMessage(channel=general, text="question", metadata=meta)
+    await web.chat_postMessage(channel=general, text="reply", thread_ts=parent["ts"], metadata=meta)
+    history = await web.conversations_history(channel=general, include_all_metadata=True)
+    assert [m["text"] for m in history["messages"]] == ["question"]  # replies stay in their thread
+    assert history["messages"][0]["metadata"] == meta
+    plain = await web.conversations_history(channel=general)
+    assert "metadata" not in plain["messages"][0]
+    replies = await web.conversations_replies(channel=general, ts=parent["ts"], include_all_metadata=True)
+    assert [m["text"] for m in replies["messages"]] == ["question", "reply"]
+    assert await error_of(web.conversations_replies(channel=general, ts="1.000001")) == "thread_not_found"
+    kicked = fake_slack.add_channel("kicked")
+    fake_slack.remove_bot_from(kicked)
+    assert await error_of(web.conversations_history(channel=kicked)) == "not_in_channel"

@@ -83,12 +83,6 @@ async def test_slack_rate_limits_within_the_client_budget_are_waited_out_in_the_
     assert len(f.calls_to("chat.postMessage")) == 4  # three refused, one posted
 
 
-@pytest.mark.xfail(
-    reason="a post that times out on our side but reaches Slack is posted again on the next sweep: the engine "
-    "treats a timeout as 'not posted' (bot/engine.py _send_post), and chat.postMessage has no idempotency key. "
-    "A fix needs the engine to ask the platform whether the round's post exists before posting again",
-    strict=True,
-)
 async def test_slack_post_that_times_out_but_lands_is_not_posted_twice(
     ws: Workspace,  # noqa: F811
     clock: ManualClock,
@@ -106,6 +100,9 @@ async def test_slack_post_that_times_out_but_lands_is_not_posted_twice(
     await _post_time(w.runtime, clock, 3)  # after the lease: the retry
     assert [c for c in f.calls_to("chat.postMessage") if c.get("channel") == w.admin] == []
     assert len(f.messages(w.channel)) == 1
+    # Found again by its key in the channel's history, not posted a second time.
+    assert len(f.calls_to("conversations.history")) == 1
+    assert len(f.calls_to("chat.postMessage")) == 1
 
 
 async def test_slack_permanent_trouble_pauses_and_tells_the_admin_once(

@@ -43,6 +43,11 @@ PERMANENT = frozenset(
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 
+# Keyed posts (a round's question, reveal, ballot, results; the weekly board) carry their key as message metadata,
+# so a post whose outcome we never learnt can be found again instead of posted twice.
+METADATA_EVENT = "interview_bot_post"
+UNSURE_KEYS_KEPT = 10_000
+
 
 async def classified(call: Callable[[], Awaitable[T]]) -> T:
     """slack_sdk retries 429s itself (the rate-limit retry handler); what still fails is classified here."""
@@ -62,6 +67,10 @@ class SlackPlatform:
         # One workspace: always the same client. Many (OAuth): the installation's bot token per team.
         self.client_for = client_for
         self.admins = admins or []
+        # Keys of posts that failed in a way that may have reached Slack anyway (a timeout, a dropped
+        # connection, a 5xx): chat.postMessage has no idempotency key, so before posting such a key again we
+        # look for it in the channel. Kept in memory: across a crash of this process the gap stays open.
+        self._unsure: dict[str, None] = {}
 
     def owns(self, channel: Channel) -> bool:
         return True
@@ -73,13 +82,49 @@ class SlackPlatform:
         kwargs: dict[str, Any] = {"channel": channel.channel_id, "unfurl_links": False, "unfurl_media": False}
         if thread_id:
             kwargs["thread_ts"] = thread_id
-        response = await classified(lambda: client.chat_postMessage(**kwargs, **to_message(message)))
+        if key is not None:
+            kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": key}}
+            if key in self._unsure:
+                found = await self._find_keyed(client, channel.channel_id, thread_id, key)
+                if found is not None:
+                    del self._unsure[key]
+                    log.info("post %s had reached %s before its call failed; not posting it again", key, channel.label)
+                    return Sent(found, found if message.thread_name else None)
+        try:
+            response = await classified(lambda: client.chat_postMessage(**kwargs, **to_message(message)))
+        except PlatformError as exc:
+            if key is not None and _maybe_delivered(exc.__cause__):
+                self._unsure[key] = None
+                while len(self._unsure) > UNSURE_KEYS_KEPT:
+                    del self._unsure[next(iter(self._unsure))]
+            raise
+        if key is not None:
+            self._unsure.pop(key, None)
         ts = str(response["ts"])
         if message.image is not None:
             # The text is posted first, so a failed upload (no files:write scope, a size limit) loses nothing.
             await share_image(client, message.image, channel.channel_id, thread_id)
         # On Slack a thread is the replies to a message: its id is the parent's ts.
         return Sent(ts, ts if message.thread_name else None)
+
+    async def _find_keyed(self, client: AsyncWebClient, channel_id: str, thread_id: str | None, key: str) -> str | None:
+        """The ts of our message carrying this key among the latest in the channel (or thread), if any. A failed
+        look-up is logged and answers None: then the post goes out again, as it would have without it."""
+        try:
+            if thread_id:
+                found = await client.conversations_replies(
+                    channel=channel_id, ts=thread_id, limit=200, include_all_metadata=True
+                )
+            else:
+                found = await client.conversations_history(channel=channel_id, limit=50, include_all_metadata=True)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not check %s for post %s before posting it again: %s", channel_id, key, exc)
+            return None
+        for msg in found.get("messages") or []:
+            meta = msg.get("metadata") or {}
+            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                return str(msg["ts"])
+        return None
 
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         """A direct message to whoever set the channel up, and to the configured admins."""
@@ -99,6 +144,15 @@ class SlackPlatform:
         channel = str(opened["channel"]["id"])
         payload = to_message(message)
         await classified(lambda: client.chat_postMessage(channel=channel, unfurl_links=False, **payload))
+
+
+def _maybe_delivered(cause: BaseException | None) -> bool:
+    """Whether a failed call may still have been carried out by Slack: no answer came back (timeout, dropped
+    connection), or Slack failed on its side (5xx). An error Slack answered with (``ok: false``, 429) did not post."""
+    if isinstance(cause, SlackApiError):
+        return int(getattr(cause.response, "status_code", 200) or 200) >= 500
+    return isinstance(cause, (aiohttp.ClientError, TimeoutError, OSError))
+
 
 async def share_image(
     client: AsyncWebClient, image: Image, channel_id: str, thread_ts: str | None = None, comment: str | None = None

@@ -456,6 +456,8 @@ class FakeSlackWebAPI:
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.publish": self._views_publish,
@@ -1163,6 +1165,42 @@ class FakeSlackWebAPI:
             result["warning"] = "already_in_channel"
             result["response_metadata"] = {"warnings": ["already_in_channel"]}
         return result
+
+    def _readable(self, ref: Any) -> _Channel:
+        ch = self._resolve_channel(ref)
+        if not ch.is_im and not ch.bot_member:
+            raise SlackApiFault("not_in_channel")
+        return ch
+
+    @staticmethod
+    def _as_listed(msg: JsonDict, metadata: bool) -> JsonDict:
+        """A message as history and replies list it: metadata only when include_all_metadata is asked for."""
+        return {k: copy.deepcopy(v) for k, v in msg.items() if k != "channel" and (metadata or k != "metadata")}
+
+    async def _conversations_history(self, params: JsonDict) -> JsonDict:
+        """The channel's top-level messages (and thread broadcasts), newest first."""
+        ch = self._readable(params.get("channel"))
+        limit = int(params.get("limit") or 100)
+        top = [
+            m
+            for m in self._messages.get(ch.id, [])
+            if not m.get("thread_ts") or m["thread_ts"] == m["ts"] or m.get("subtype") == "thread_broadcast"
+        ]
+        top.sort(key=lambda m: _ts_key(m["ts"]), reverse=True)
+        meta = _truthy(params.get("include_all_metadata"))
+        return {"messages": [self._as_listed(m, meta) for m in top[:limit]], "has_more": len(top) > limit}
+
+    async def _conversations_replies(self, params: JsonDict) -> JsonDict:
+        """A thread: its parent, then the replies, oldest first."""
+        ch = self._readable(params.get("channel"))
+        ts = str(params.get("ts") or "")
+        if self.message(ch.id, ts) is None:
+            raise SlackApiFault("thread_not_found")
+        limit = int(params.get("limit") or 1000)
+        thread = [m for m in self._messages.get(ch.id, []) if m["ts"] == ts or m.get("thread_ts") == ts]
+        thread.sort(key=lambda m: _ts_key(m["ts"]))
+        meta = _truthy(params.get("include_all_metadata"))
+        return {"messages": [self._as_listed(m, meta) for m in thread[:limit]], "has_more": len(thread) > limit}
 
     async def _conversations_open(self, params: JsonDict) -> JsonDict:
         users = [u for u in str(params.get("users") or "").split(",") if u]
