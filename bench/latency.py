@@ -107,6 +107,7 @@ class StubSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response)
+        app.router.add_post("/upload/{file}", self._upload)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", 0).start()
@@ -144,7 +145,20 @@ class StubSlack:
             }
         elif method == "chat.postMessage":
             body |= {"channel": params.get("channel", CHANNEL), "ts": f"1700000000.{next(self._ts):06d}"}
+        elif method == "conversations.open":  # the /quiz stats chart goes to a DM
+            body["channel"] = {"id": f"D{str(params.get('users', 'U0'))[1:]}"}
+        elif method == "files.getUploadURLExternal":
+            n = next(self._ts)
+            body |= {"upload_url": f"{self.base}/upload/F{n:08d}", "file_id": f"F{n:08d}"}
+        elif method == "files.completeUploadExternal":
+            files = json.loads(params.get("files", "[]"))
+            body["files"] = [{"id": f["id"], "title": f.get("title", "")} for f in files]
         return web.json_response(body)
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.calls["upload"] += 1
+        return web.Response(text="OK")
 
     async def _response(self, request: web.Request) -> web.Response:
         await request.read()

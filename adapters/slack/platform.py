@@ -173,8 +173,9 @@ async def share_image(
     except SlackApiError as exc:
         log.warning("could not upload %s to %s: Slack said %s", image.filename, channel_id, exc.response.get("error"))
         return False
-    except (SlackRequestError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-        log.warning("could not upload %s to %s: %s", image.filename, channel_id, exc)
+    except (SlackRequestError, aiohttp.ClientError, TimeoutError, OSError, KeyError, TypeError) as exc:
+        # KeyError, TypeError: an answer without the fields the upload steps need
+        log.warning("could not upload %s to %s: %r", image.filename, channel_id, exc)
         return False
     return True
 
@@ -185,8 +186,8 @@ async def send_image_privately(client: AsyncWebClient, user_id: str, image: Imag
     try:
         opened = await client.conversations_open(users=user_id)
         dm = str(opened["channel"]["id"])
-    except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-        log.warning("could not open a direct message to send %s: %s", image.filename, exc)
+    except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError, KeyError, TypeError) as exc:
+        log.warning("could not open a direct message to send %s: %r", image.filename, exc)
         return False
     comment = f"{image.title or 'Your picture'}: here, because replies only you can see cannot carry pictures on Slack."
     return await share_image(client, image, dm, comment=comment)
