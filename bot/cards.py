@@ -137,6 +137,14 @@ def fit(draw: ImageDraw.ImageDraw, text: str, fnt: Font, width: float) -> str:
 
 
 def wrap(draw: ImageDraw.ImageDraw, text: str, fnt: Font, width: float, lines: int = 3) -> list[str]:
+    """``text`` broken into at most ``lines`` lines of ``width`` pixels. Measuring is the costly part (one call
+    per word, each over the whole line so far), and the texts wrapped are our own fixed notes: remembered."""
+    return list(_wrapped(text, fnt, width, lines))
+
+
+@lru_cache(maxsize=64)
+def _wrapped(text: str, fnt: Font, width: float, lines: int) -> tuple[str, ...]:
+    draw = ImageDraw.Draw(PILImage.new("RGB", (1, 1)))  # measuring needs no real canvas
     out: list[str] = []
     current = ""
     for word in text.split():
@@ -150,7 +158,7 @@ def wrap(draw: ImageDraw.ImageDraw, text: str, fnt: Font, width: float, lines: i
         out.append(current)
     if len(out) > lines:
         out = [*out[: lines - 1], " ".join(out[lines - 1 :])]
-    return [fit(draw, line, fnt, width) for line in out]
+    return tuple(fit(draw, line, fnt, width) for line in out)
 
 
 def _png(img: PILImage.Image) -> bytes:
