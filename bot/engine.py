@@ -145,7 +145,7 @@ class Engine:
             chans = await channel_store.all_channels(conn)
         return [c for c in chans if c.platform in self.platforms and self.platforms[c.platform].owns(c)]
 
-    async def tick(self) -> None:
+    async def tick(self) -> list[Channel]:
         """Do everything that is due in every channel we serve. Safe to call at any time, from any process.
 
         Batched, so ten thousand channels due in the same minute cost a handful of queries, not thousands:
@@ -161,6 +161,9 @@ class Engine:
         await self._leaderboards_due(enabled, now)
         await self._reminders_due()
         await self._prune_seen_events()
+        # The scheduler plans its next wake-up from these: reading 10,000 channels once per wake-up, not twice.
+        # A channel this tick paused still appears enabled here; at worst that plans one early wake-up.
+        return list(chans.values())
 
     async def _reminders_due(self) -> None:
         from bot.practice import reminders  # it needs the engine; imported here to keep the modules acyclic
@@ -212,10 +215,11 @@ class Engine:
             times.append(next_leaderboard_slot(ch.settings, now).at)
         return min(times) if times else None
 
-    async def next_wakeup(self) -> datetime | None:
-        """When anything in any channel we serve next needs attention: what the scheduler sleeps until."""
+    async def next_wakeup(self, served: list[Channel] | None = None) -> datetime | None:
+        """When anything in any channel we serve next needs attention: what the scheduler sleeps until.
+        ``served``: the channels as the tick just read them, to save reading them again."""
         now = self.now()
-        chans = [c for c in await self.my_channels() if c.enabled]
+        chans = [c for c in (served if served is not None else await self.my_channels()) if c.enabled]
         times: list[datetime] = []
         async with self.read() as conn:
             deadline = await round_store.next_deadline(conn)

@@ -18,6 +18,7 @@ from apscheduler.triggers.date import DateTrigger  # type: ignore[import-untyped
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 
 from bot.engine import Engine
+from bot.models import Channel
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ class Scheduler:
 
     async def start(self, *, paused: bool = False) -> None:
         # Catch up on whatever fell due while we were down, before taking any new work.
-        await self.engine.tick()
-        await self.plan_all()
+        await self.plan_all(await self.engine.tick())
         self.aps.add_job(
             self.sweep,
             IntervalTrigger(seconds=self.engine.config.timing.sweep_seconds),
@@ -54,9 +54,9 @@ class Scheduler:
         if self.aps.running:
             self.aps.shutdown(wait=False)
 
-    async def plan_all(self) -> datetime | None:
+    async def plan_all(self, served: list[Channel] | None = None) -> datetime | None:
         """Set the wake-up to the earliest moment anything in any channel we serve is due."""
-        self._set(await self.engine.next_wakeup())
+        self._set(await self.engine.next_wakeup(served))
         return self.wake_at
 
     async def plan(self, channel_pk: int) -> datetime | None:
@@ -83,19 +83,19 @@ class Scheduler:
         )
 
     async def wake(self) -> None:
+        served = None
         try:
-            await self.engine.tick()
+            served = await self.engine.tick()
         except Exception:
             log.exception("scheduled run failed; the sweep will retry")
         try:
-            await self.plan_all()
+            await self.plan_all(served)
         except Exception:
             # The database is away (a PostgreSQL restart): with no wake-up planned, the sweep plans the next one.
             log.exception("could not plan the next wake-up; the sweep will")
 
     async def sweep(self) -> None:
         try:
-            await self.engine.tick()
-            await self.plan_all()
+            await self.plan_all(await self.engine.tick())
         except Exception:
             log.exception("sweep failed; retrying at the next one")
