@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.cli import main
+from bot.questions import yamlsafe
 from bot.questions.loader import BUILTIN_BANK, bank_files, load_bank
 from bot.questions.model import MAX_ANSWER_CHARS
 from bot.questions.yamlsafe import YamlProblem, load
@@ -162,3 +163,22 @@ def test_team_bank_is_loaded_beside_ours_and_a_broken_one_does_not_stop_start(tm
     bank = load_configured_bank(cfg)
     assert "team-good-question" in bank.questions and len(bank.questions) > 200
     assert any("no such file or directory" in p for p in bank.problems)
+
+
+@pytest.mark.parametrize("loader", yamlsafe._LOADERS, ids=lambda c: c.__name__)
+def test_both_yaml_loaders_keep_the_same_rules(loader: type) -> None:
+    """libyaml parses when it is installed, pure Python when not: the rules and line numbers must not differ."""
+    ok = yamlsafe.load("a: 1\nb:\n  c: [x, y]\n", loader)
+    assert ok == {"a": 1, "b": {"c": ["x", "y"]}} and ok.lines.keys == {"a": 1, "b": 2}
+    cases = {
+        "a: &x [1, 2]\nb: *x\n": (2, "aliases"),
+        "a: 1\nb: 2\na: 3\n": (3, "appears twice"),
+        "a: !!python/object:os.system x\n": (1, "custom YAML tags"),
+        "a: " + "[" * 60 + "]" * 60 + "\n": (1, "nested more than"),
+        "a: [1, 2\nb: 3\n": (2, "invalid YAML"),
+        "? [k]\n: v\n": (1, "plain text"),
+    }
+    for text, (line, words) in cases.items():
+        with pytest.raises(yamlsafe.YamlProblem) as err:
+            yamlsafe.load(text, loader)
+        assert words in err.value.message and err.value.line == line, (text, err.value.line, err.value.message)
