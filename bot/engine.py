@@ -353,7 +353,7 @@ class Engine:
             won = await round_store.create_many(conn, rows)
             # One round at a time per channel: rounds older than the one we just claimed are finished first.
             # Only older ones: another process may be posting a newer round, and that is not ours to end.
-            earlier = [r.id for r in await round_store.active_in(conn, won) if r.id < won[r.channel_id]]
+            earlier = await round_store.active_before(conn, won)
         for old_id in earlier:
             await self.finish_now(old_id)
 

@@ -221,12 +221,19 @@ async def existing_slots(conn: AsyncConnection, slots: Iterable[str]) -> set[tup
     return {(r.channel_id, r.slot) for r in (await conn.execute(q)).all()}
 
 
-async def active_in(conn: AsyncConnection, channel_ids: Iterable[int]) -> list[Round]:
-    ids = list(channel_ids)
-    if not ids:
+async def active_before(conn: AsyncConnection, newest: dict[int, int]) -> list[int]:
+    """Ids of rounds still active in these channels that are older than the given round of each channel (channel
+    id -> round id): what must finish before a new round starts. Only the ids travel back: on a fresh morning
+    with thousands of channels the answer is usually empty, and building a round per channel to find that out
+    was a tenth of the fan-out's time."""
+    if not newest:
         return []
-    q = select(rounds).where(rounds.c.state.in_([s.value for s in ACTIVE_STATES]), rounds.c.channel_id.in_(ids))
-    return [_round(r) for r in (await conn.execute(q)).all()]
+    q = select(rounds.c.id, rounds.c.channel_id).where(
+        rounds.c.state.in_([s.value for s in ACTIVE_STATES]),
+        rounds.c.channel_id.in_(list(newest)),
+        rounds.c.id.not_in(list(newest.values())),
+    )
+    return [r.id for r in (await conn.execute(q)).all() if r.id < newest[r.channel_id]]
 
 
 async def usage_in(conn: AsyncConnection, channel_ids: Iterable[int]) -> dict[int, dict[str, Usage]]:
