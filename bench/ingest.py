@@ -63,8 +63,8 @@ VOTE_CAP = 3
 GOAL_RATE = 2_000.0
 GOAL_RATIO = 0.5
 START = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday morning; the clock never moves during the run
-SIZES = {True: (1_000, 3_000), False: (5_000, 15_000)}  # quick, full: (answers, votes)
-QUICK_CORE_BUDGET_S = 3.5  # per core run, quick mode only (see run())
+SIZES = {True: (600, 1_800), False: (5_000, 15_000)}  # quick, full: (answers, votes)
+QUICK_CORE_BUDGET_S = 2.0  # per core run, quick mode only (see run())
 
 
 # -- the workload ---------------------------------------------------------------------------------------------
@@ -411,7 +411,7 @@ async def run(quick: bool) -> list[Result]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes: 1,000 answers and 3,000 votes")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: 600 answers and 1,800 votes")
     args = parser.parse_args()
     report(asyncio.run(run(args.quick)))
 

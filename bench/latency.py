@@ -60,7 +60,7 @@ from bot.store.db import create_engine
 BENCH = "latency"
 TEXTS = ("leaderboard", "stats", "topics", "help", "practice")
 CONCURRENCY = 50
-SIZES = {True: 400, False: 2_000}  # requests per part
+SIZES = {True: 150, False: 2_000}  # requests per part
 GOAL_P99_MS = 50.0
 SEED_MEMBERS = 300
 SEED_ROUNDS = 3

@@ -66,7 +66,7 @@ class Size:
 
 
 FULL = Size("full", 100_000, 1_000_000, 3_000_000, reps=50, budget_s=20.0)
-QUICK = Size("quick", 3_000, 20_000, 60_000, reps=30, budget_s=1.0)  # a smoke run: the goals are for FULL
+QUICK = Size("quick", 2_000, 10_000, 30_000, reps=20, budget_s=1.0)  # a smoke run: the goals are for FULL
 MIN_REPS = 5
 SECOND_CHANNEL_SHARE = 0.10
 
@@ -625,7 +625,7 @@ async def run(quick: bool) -> list[Result]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a tenth of the data, fewer repetitions")
+    parser.add_argument("--quick", action="store_true", help="a fiftieth of the data, fewer repetitions")
     args = parser.parse_args()
     sw = Stopwatch()
     results = asyncio.run(run(args.quick))
