@@ -28,15 +28,7 @@ async def add(
     conn: AsyncConnection, round_id: int, member_id: int, message_id: str | None, text: str, now: datetime
 ) -> bool:
     """The member's answer for the round; False when they already have one (their first message counts)."""
-    stmt = (
-        insert(conn, answers)
-        .values(
-            round_id=round_id, member_id=member_id, message_id=message_id, text=text, created_at=now, updated_at=now
-        )
-        .on_conflict_do_nothing(index_elements=["round_id", "member_id"])
-        .returning(answers.c.id)
-    )
-    return (await conn.execute(stmt)).first() is not None
+    return bool(await add_many(conn, [NewAnswer(round_id, member_id, message_id, text, now)]))
 
 
 _add_answers = prebuilt(

@@ -134,15 +134,19 @@ async def set_enabled(conn: AsyncConnection, pk: int, enabled: bool, now: dateti
 
 async def ensure_member(conn: AsyncConnection, actor: Actor, now: datetime) -> Member:
     """The member row for an actor, created on first sight; the display name follows renames. One statement."""
-    name = actor.display_name.replace("\x00", "")[:200] or actor.user_id
-    stmt = insert(conn, members).values(
-        platform=actor.platform, space_id=actor.space_id, user_id=actor.user_id, display_name=name, created_at=now
+    ids = await ensure_members(conn, [actor], now)
+    return Member(
+        ids[(actor.platform, actor.space_id, actor.user_id)],
+        actor.platform,
+        actor.space_id,
+        actor.user_id,
+        _member_name(actor),
     )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["platform", "space_id", "user_id"], set_={"display_name": stmt.excluded.display_name}
-    ).returning(members.c.id)
-    member_id = (await conn.execute(stmt)).scalar_one()
-    return Member(int(member_id), actor.platform, actor.space_id, actor.user_id, name)
+
+
+def _member_name(actor: Actor) -> str:
+    # PostgreSQL refuses NUL in text; an empty name falls back to the platform id.
+    return actor.display_name.replace("\x00", "")[:200] or actor.user_id
 
 
 def _build_upsert_members(dialect: str) -> Any:
@@ -172,7 +176,7 @@ async def ensure_members(
             "platform": a.platform,
             "space_id": a.space_id,
             "user_id": a.user_id,
-            "display_name": a.display_name.replace("\x00", "")[:200] or a.user_id,
+            "display_name": _member_name(a),
             "created_at": now,
         }
         for a in latest.values()
