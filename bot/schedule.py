@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from bot.settings import WEEKDAYS, ChannelSettings, parse_hhmm
@@ -20,7 +21,7 @@ class Slot:
     local_date: date
     at: datetime  # UTC
 
-    @property
+    @cached_property  # read three times per channel in a fan-out of thousands
     def key(self) -> str:
         return self.local_date.isoformat()
 

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.models import ACTIVE_STATES, HELD_STATES, Round, RoundState
 from bot.questions.select import Usage
-from bot.store.dialect import insert
+from bot.store.dialect import insert, insert_for, prebuilt
 from bot.store.tables import channels, claims, rounds
 
 
@@ -228,10 +228,12 @@ async def active_before(conn: AsyncConnection, newest: dict[int, int]) -> list[i
     was a tenth of the fan-out's time."""
     if not newest:
         return []
+    # "Older than the newest of all" narrows in SQL (the rounds just created drop out); the per-channel
+    # comparison is made below.
     q = select(rounds.c.id, rounds.c.channel_id).where(
         rounds.c.state.in_([s.value for s in ACTIVE_STATES]),
         rounds.c.channel_id.in_(list(newest)),
-        rounds.c.id.not_in(list(newest.values())),
+        rounds.c.id < max(newest.values()),
     )
     return [r.id for r in (await conn.execute(q)).all() if r.id < newest[r.channel_id]]
 
@@ -263,12 +265,14 @@ async def create_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict
     # multi-row INSERTs itself, instead of compiling a new 500-row statement for every chunk.
     columns = sorted({k for r in rows for k in r})
     params = [{c: r.get(c) for c in columns} for r in rows]
-    stmt = (
-        insert(conn, rounds)
-        .on_conflict_do_nothing(index_elements=["channel_id", "slot"])
-        .returning(rounds.c.id, rounds.c.channel_id)
-    )
-    return {r.channel_id: r.id for r in (await conn.execute(stmt, params)).all()}
+    return {r.channel_id: r.id for r in (await conn.execute(_CREATE(conn), params)).all()}
+
+
+_CREATE = prebuilt(
+    lambda dialect: insert_for(dialect, rounds)
+    .on_conflict_do_nothing(index_elements=["channel_id", "slot"])
+    .returning(rounds.c.id, rounds.c.channel_id)
+)
 
 
 async def claimed_periods(conn: AsyncConnection, kind: str, periods: Iterable[str]) -> set[tuple[int, str]]:
@@ -308,26 +312,31 @@ async def finish_many(conn: AsyncConnection, owner: str, posted: list[dict[str, 
     reveal_at, close_at, message_id, thread_id. Returns how many were ours to record."""
     if not posted:
         return 0
-    stmt = (
-        update(rounds)
-        .where(
-            rounds.c.id == bindparam("b_rid"),
-            rounds.c.state == RoundState.POSTING.value,
-            rounds.c.lease_owner == owner,
-        )
-        .values(
-            state=RoundState.OPEN.value,
-            lease_owner=None,
-            lease_until=None,
-            posted_at=bindparam("b_posted_at"),
-            reveal_at=bindparam("b_reveal_at"),
-            close_at=bindparam("b_close_at"),
-            message_id=bindparam("b_message_id"),
-            thread_id=bindparam("b_thread_id"),
-        )
-    )
-    result = await conn.execute(stmt, [{f"b_{k}": v for k, v in p.items()} for p in posted])
+    params = [{"b_owner": owner, **{f"b_{k}": v for k, v in p.items()}} for p in posted]
+    result = await conn.execute(_FINISH, params)
     return int(result.rowcount or 0)
+
+
+# Built once: the fan-out records its posts in fifty batches, and building the statement each time cost more
+# than running it.
+_FINISH = (
+    update(rounds)
+    .where(
+        rounds.c.id == bindparam("b_rid"),
+        rounds.c.state == RoundState.POSTING.value,
+        rounds.c.lease_owner == bindparam("b_owner"),
+    )
+    .values(
+        state=RoundState.OPEN.value,
+        lease_owner=None,
+        lease_until=None,
+        posted_at=bindparam("b_posted_at"),
+        reveal_at=bindparam("b_reveal_at"),
+        close_at=bindparam("b_close_at"),
+        message_id=bindparam("b_message_id"),
+        thread_id=bindparam("b_thread_id"),
+    )
+)
 
 
 async def for_thread(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -52,6 +55,24 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        # On SQLite the generic path runs two Python functions per value (ours, then the dialect's string
+        # formatting); the daily fan-out binds 50,000 datetimes, nearly all equal (one "now", one lease, one
+        # reveal time), and that was a fifth of its time. One cached function gives the same text.
+        if dialect.name == "sqlite":
+            return _sqlite_utc_text
+        return super().bind_processor(dialect)
+
+
+@lru_cache(maxsize=1024)
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    """What SQLAlchemy's SQLite DATETIME stores ("2026-11-23 09:00:05.000000"), for an aware datetime, in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the database: always pass timezone-aware UTC")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER PRIMARY KEY
