@@ -1,7 +1,7 @@
 """Crash anywhere (issue 8): a scripted two-day cycle driven against the real `interview-bot` process (Discord
-adapter, fake Discord, SQLite file), SIGKILLed at seeded random moments and restarted each time. The final
-database must equal that of an uninterrupted run of the same script, nothing the bot acknowledged may be lost,
-no question or reveal may be posted twice, and no round may be left stuck.
+adapter, fake Discord, on a SQLite file and on PostgreSQL), SIGKILLed at seeded random moments and restarted
+each time. The final database must equal that of an uninterrupted run of the same script, nothing the bot
+acknowledged may be lost, no question or reveal may be posted twice, and no round may be left stuck.
 
 What the platform re-delivers, and so what the driver does after a kill (as on real Discord):
 
@@ -32,10 +32,10 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,12 +43,15 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.events import Place
 from bot.settings import ChannelSettings
 from bot.store import channels as channel_store
 from bot.store import migrate
 from bot.store.db import create_engine
+from tests.conftest import pg_schema
 from tests.fake_discord import FakeDiscord
 
 pytestmark = pytest.mark.faults
@@ -279,7 +282,7 @@ class Run:
     guild: str
     channel: str
     users: dict[str, str]
-    db_path: Path
+    url: str
     clock_path: Path
     bot: BotProcess
     plan: dict[int, list[Kill]]
@@ -294,13 +297,19 @@ class Run:
     figures: Figures = field(default_factory=Figures)
     slot: str = ""
     identified: int = 0  # gateway IDENTIFYs seen before the current process started
+    reader: AsyncEngine | None = None
 
     # -- plumbing
 
-    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
-        # Read-only, outside the bot's process: what the database holds, whatever the bot believes.
-        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30) as conn:
-            return list(conn.execute(query, args).fetchall())
+    async def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Outside the bot's process: what the database holds, whatever the bot believes. ``?`` placeholders."""
+        if self.reader is None:
+            self.reader = create_engine(self.url)
+        names = iter(range(len(args)))
+        query = re.sub(r"\?", lambda _: f":p{next(names)}", query)
+        async with self.reader.connect() as conn:
+            result = await conn.execute(text(query), {f"p{i}": a for i, a in enumerate(args)})
+            return [tuple(r) for r in result.all()]
 
     def set_clock(self) -> None:
         tmp = self.clock_path.with_suffix(".tmp")
@@ -378,8 +387,8 @@ class Run:
 
     # -- the world as the members see it
 
-    def thread(self, slot: str) -> str:
-        rows = self.sql("SELECT thread_id FROM rounds WHERE slot = ?", slot)
+    async def thread(self, slot: str) -> str:
+        rows = await self.sql("SELECT thread_id FROM rounds WHERE slot = ?", slot)
         assert rows and rows[0][0], f"no thread for {slot}"
         return str(rows[0][0])
 
@@ -387,13 +396,26 @@ class Run:
         msg = self.fake.message(self.message_ids[key])
         return msg is not None and any(r["me"] and r["emoji"]["name"] == emoji for r in msg["reactions"])
 
-    def answer_text(self, key: str) -> str | None:
-        rows = self.sql("SELECT text FROM answers WHERE message_id = ?", self.message_ids[key])
+    async def answer_text(self, key: str) -> str | None:
+        rows = await self.sql("SELECT text FROM answers WHERE message_id = ?", self.message_ids[key])
         return str(rows[0][0]) if rows else None
 
-    def state(self, slot: str) -> str | None:
-        rows = self.sql("SELECT state FROM rounds WHERE slot = ?", slot)
+    async def state(self, slot: str) -> str | None:
+        rows = await self.sql("SELECT state FROM rounds WHERE slot = ?", slot)
         return str(rows[0][0]) if rows else None
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            await self.reader.dispose()
+
+    async def state_is(self, slot: str, want: str) -> bool:
+        return await self.state(slot) == want
+
+    async def answer_is(self, key: str, want: str | None) -> bool:
+        return await self.answer_text(key) == want
+
+    async def has_rows(self, query: str, *args: Any) -> bool:
+        return bool(await self.sql(query, *args))
 
     # -- steps
 
@@ -430,16 +452,16 @@ class Run:
             kind, _, arg = step.wait.partition(":")
             if kind == "board":
                 await self.until(
-                    lambda: bool(self.sql("SELECT 1 FROM claims WHERE period = ? AND done_at IS NOT NULL", arg)),
+                    lambda: self.has_rows("SELECT 1 FROM claims WHERE period = ? AND done_at IS NOT NULL", arg),
                     step.wait,
                 )
             else:
                 want = {"posted": "open", "revealed": "revealed", "closed": "closed"}[kind]
-                await self.until(lambda: self.state(arg) == want, step.wait)
+                await self.until(lambda: self.state_is(arg, want), step.wait)
                 self.slot = arg
             return
         await self.ensure_up()
-        thread = self.thread(self.slot)
+        thread = await self.thread(self.slot)
         uid = self.users[step.who]
         self.figures.events += 1
         if step.kind == "say":
@@ -449,16 +471,16 @@ class Run:
                 self.acked_answers.append((step.key, step.text))
         elif step.kind == "edit":
             await self.fake.user_edit(thread, self.message_ids[step.key], step.text)
-            await self.until(lambda: self.answer_text(step.key) == step.text, f"edit of {step.key}")
+            await self.until(lambda: self.answer_is(step.key, step.text), f"edit of {step.key}")
         elif step.kind == "delete":
             await self.fake.user_delete(thread, self.message_ids[step.key])
-            await self.until(lambda: self.answer_text(step.key) is None, f"deletion of {step.key}")
+            await self.until(lambda: self.answer_is(step.key, None), f"deletion of {step.key}")
         elif step.kind == "vote":
             await self.vote(thread, uid, step)
 
     async def vote(self, thread: str, uid: str, step: Step) -> None:
         author = self.users[step.target]
-        rows = self.sql(
+        rows = await self.sql(
             "SELECT r.id, a.id FROM answers a JOIN rounds r ON r.id = a.round_id JOIN members m ON m.id = a.member_id "
             "WHERE r.slot = ? AND m.user_id = ?",
             self.slot,
@@ -496,7 +518,7 @@ class Run:
 # -- setting up a run and reading its outcome ---------------------------------------------------------------
 
 
-async def prepare(tmp: Path, fake: KillingDiscord) -> tuple[str, str, dict[str, str], Path, Path, dict[str, str]]:
+async def prepare(tmp: Path, fake: KillingDiscord, url: str) -> tuple[str, str, dict[str, str], Path, dict[str, str]]:
     owner = fake.snowflake()
     guild = fake.add_guild("Club", owner)
     channel = fake.add_channel(guild, "daily")
@@ -504,8 +526,6 @@ async def prepare(tmp: Path, fake: KillingDiscord) -> tuple[str, str, dict[str, 
     users = {name: fake.snowflake() for name in MEMBERS}
     for name, uid in users.items():
         fake.add_member(guild, uid, name)
-    db_path = tmp / "bot.db"
-    url = f"sqlite+aiosqlite:///{db_path}"
     db = create_engine(url)
     try:
         await migrate.upgrade(db)
@@ -526,18 +546,18 @@ async def prepare(tmp: Path, fake: KillingDiscord) -> tuple[str, str, dict[str, 
         "INTERVIEW_BOT_CLOCK_FILE": str(clock_path),
         "INTERVIEW_BOT_CONFIG": str(config),
     }
-    return guild, channel, users, db_path, clock_path, env
+    return guild, channel, users, clock_path, env
 
 
-async def play(tmp: Path, kills: int, seed: int) -> Run:
+async def play(tmp: Path, url: str, kills: int, seed: int) -> Run:
     tmp.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a local directory, once)
     fake = KillingDiscord()
     await fake.start()
     steps = script()
     rng = random.Random(seed)
-    guild, channel, users, db_path, clock_path, env = await prepare(tmp, fake)
+    guild, channel, users, clock_path, env = await prepare(tmp, fake, url)
     run = Run(
-        tmp, fake, guild, channel, users, db_path, clock_path, BotProcess(env, tmp),
+        tmp, fake, guild, channel, users, url, clock_path, BotProcess(env, tmp),
         kill_plan(rng, steps, kills), rng,
     )  # fmt: skip
     run.set_clock()
@@ -549,24 +569,24 @@ async def play(tmp: Path, kills: int, seed: int) -> Run:
     return run
 
 
-def snapshot(run: Run) -> dict[str, Any]:
+async def snapshot(run: Run) -> dict[str, Any]:
     """The outcome, in terms that do not depend on timing or row ids."""
     names = {uid: name for name, uid in run.users.items()}
 
     def who(uid: str) -> str:
         return names.get(uid, uid)
 
-    rounds = run.sql("SELECT slot, state, scheduled, message_id IS NOT NULL, note FROM rounds ORDER BY slot")
-    answers = run.sql(
+    rounds = await run.sql("SELECT slot, state, scheduled, message_id IS NOT NULL, note FROM rounds ORDER BY slot")
+    answers = await run.sql(
         "SELECT r.slot, m.user_id, a.text FROM answers a JOIN rounds r ON r.id = a.round_id "
         "JOIN members m ON m.id = a.member_id"
     )
-    votes = run.sql(
+    votes = await run.sql(
         "SELECT r.slot, v.user_id, au.user_id FROM votes x JOIN rounds r ON r.id = x.round_id "
         "JOIN members v ON v.id = x.voter_id JOIN answers a ON a.id = x.answer_id "
         "JOIN members au ON au.id = a.member_id"
     )
-    ledger = run.sql(
+    ledger = await run.sql(
         "SELECT r.slot, m.user_id, l.reason, l.points FROM ledger l JOIN members m ON m.id = l.member_id "
         "LEFT JOIN rounds r ON r.id = l.round_id"
     )
@@ -574,12 +594,14 @@ def snapshot(run: Run) -> dict[str, Any]:
     for _, uid, _, pts in ledger:
         totals[who(uid)] = totals.get(who(uid), 0) + int(pts)
     return {
-        "rounds": [tuple(r) for r in rounds],
+        "rounds": [(*r[:3], bool(r[3]), r[4]) for r in rounds],
         "answers": sorted((s, who(u), t) for s, u, t in answers),
         "votes": sorted((s, who(v), who(a)) for s, v, a in votes),
         "ledger": sorted((s, who(u), reason, int(p)) for s, u, reason, p in ledger),
         "totals": dict(sorted(totals.items())),
-        "claims": sorted(run.sql("SELECT kind, period, done_at IS NOT NULL FROM claims")),
+        "claims": sorted(
+            (k, p, bool(done)) for k, p, done in await run.sql("SELECT kind, period, done_at IS NOT NULL FROM claims")
+        ),
     }
 
 
@@ -589,15 +611,16 @@ def embed_text(message: dict[str, Any]) -> str:
     )
 
 
-def posted_once(run: Run) -> None:
+async def posted_once(run: Run) -> None:
     """Every bot message happened once: one daily post per round, one board, one reveal/ballot/results each."""
     in_channel = [embed_text(m) for m in run.fake.messages(run.channel)]
     posts = [t for t in in_channel if "Question of the day" in t]
-    slots = [r[0] for r in run.sql("SELECT slot FROM rounds WHERE message_id IS NOT NULL")]
+    slots = [r[0] for r in await run.sql("SELECT slot FROM rounds WHERE message_id IS NOT NULL")]
     assert len(posts) == len(slots) == 2, (posts, slots)
     assert sum("Leaderboard" in t for t in in_channel) == 1, in_channel
     for slot in slots:
-        titles = [e.get("title") for m in run.fake.messages(run.thread(slot)) for e in m.get("embeds", [])]
+        thread = await run.thread(slot)
+        titles = [e.get("title") for m in run.fake.messages(thread) for e in m.get("embeds", [])]
         assert titles.count("Vote") == 1, (slot, titles)
         assert sum(1 for t in titles if t and t.startswith("Round closed")) == 1, (slot, titles)
         assert sum(1 for t in titles if t and "eference answer" in t) == 1, (slot, titles)
@@ -606,15 +629,31 @@ def posted_once(run: Run) -> None:
 # -- the test -----------------------------------------------------------------------------------------------
 
 
-async def test_killed_at_random_the_bot_ends_where_an_uninterrupted_run_ends(tmp_path: Path) -> None:
-    reference = await play(tmp_path / "calm", 0, SEED)
-    expected = snapshot(reference)
-    crashed = await play(tmp_path / "crashed", KILLS, SEED)
-    got = snapshot(crashed)
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+async def test_killed_at_random_the_bot_ends_where_an_uninterrupted_run_ends(tmp_path: Path, database: str) -> None:
+    """The same script and kill plan on each database: PostgreSQL is where several processes share the work,
+    and its transactions, locks and sequences differ from SQLite's."""
+    async with AsyncExitStack() as stack:
+        urls = []
+        for name in ("calm", "crashed"):
+            if database == "sqlite":
+                urls.append(f"sqlite+aiosqlite:///{tmp_path / f'{name}.db'}")
+            else:
+                urls.append(await stack.enter_async_context(pg_schema()))
+        reference = await play(tmp_path / "calm", urls[0], 0, SEED)
+        stack.push_async_callback(reference.close)
+        crashed = await play(tmp_path / "crashed", urls[1], KILLS, SEED)
+        stack.push_async_callback(crashed.close)
+        await _check(reference, crashed, database)
+
+
+async def _check(reference: Run, crashed: Run, database: str) -> None:
+    expected = await snapshot(reference)
+    got = await snapshot(crashed)
     f = crashed.figures
     report = (
-        f"crash loop: seed={SEED} kills={f.kills} (planned {KILLS}) restarts={f.restarts} events={f.events} "
-        f"re-clicks={f.reclicks} catch-ups={f.caught_up} acked answers={len(crashed.acked_answers)} "
+        f"crash loop ({database}): seed={SEED} kills={f.kills} (planned {KILLS}) restarts={f.restarts} "
+        f"events={f.events} re-clicks={f.reclicks} catch-ups={f.caught_up} acked answers={len(crashed.acked_answers)} "
         f"acked votes={len(crashed.acked_votes)} time={f.seconds:.1f}s (uninterrupted {reference.figures.seconds:.1f}s)"
     )
     print(report)
@@ -634,7 +673,7 @@ async def test_killed_at_random_the_bot_ends_where_an_uninterrupted_run_ends(tmp
         names = {uid: name for name, uid in crashed.users.items()}
         for slot, voter, author in crashed.acked_votes:
             assert (slot, names[voter], names[author]) in got["votes"]
-        posted_once(crashed)
-        posted_once(reference)
+        await posted_once(crashed)
+        await posted_once(reference)
     except AssertionError as exc:
         raise crashed.fail(f"{report}\n{exc}") from exc
