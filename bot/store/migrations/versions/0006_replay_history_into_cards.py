@@ -96,7 +96,8 @@ class Event(NamedTuple):
     outcome: str
     rating: int
     round_id: int | None
-    logged: bool  # already in srs_reviews: replayed to rebuild the card, not written again
+    logged: int | None  # the srs_reviews id of one already logged: replayed to rebuild the card, not written again
+    due_after: datetime | None  # as logged
 
 
 def upgrade() -> None:
@@ -118,11 +119,14 @@ def upgrade() -> None:
             srs_reviews.c.rating,
             srs_reviews.c.round_id,
             srs_reviews.c.reviewed_at,
+            srs_reviews.c.due_after,
+            srs_reviews.c.id,
         ).order_by(srs_reviews.c.reviewed_at, srs_reviews.c.id)
     ).all()
     for r in existing:
         order += 1
-        add(r.member_id, r.question_id, Event(r.reviewed_at, order, r.source, r.outcome, r.rating, r.round_id, True))
+        ev = Event(r.reviewed_at, order, r.source, r.outcome, r.rating, r.round_id, r.id, r.due_after)
+        add(r.member_id, r.question_id, ev)
         if r.source == "practice":
             logged_practice[(r.member_id, r.question_id, r.reviewed_at, r.outcome)] += 1
         elif r.round_id is not None:
@@ -143,7 +147,7 @@ def upgrade() -> None:
         order += 1
         new += 1
         rating = int(srs.SELF_RATINGS[p.rating])
-        add(p.member_id, p.question_id, Event(p.created_at, order, "practice", p.rating, rating, None, False))
+        add(p.member_id, p.question_id, Event(p.created_at, order, "practice", p.rating, rating, None, None, None))
 
     n_votes = sa.select(sa.func.count()).select_from(votes).where(votes.c.answer_id == answers.c.id).scalar_subquery()
     closed = conn.execute(
@@ -173,15 +177,16 @@ def upgrade() -> None:
             order += 1
             new += 1
             rating = int(srs.DAILY_RATINGS[outcome])
-            add(r.member_id, r.question_id, Event(r.at, order, "daily", outcome, rating, round_id, False))
+            add(r.member_id, r.question_id, Event(r.at, order, "daily", outcome, rating, round_id, None, None))
 
     if not new:
         return
     review_rows: list[dict[str, Any]] = []
     card_rows: list[dict[str, Any]] = []
     replaced: list[tuple[int, str]] = []
+    moved: list[dict[str, Any]] = []
     for (member_id, question_id), evs in events.items():
-        if all(e.logged for e in evs):
+        if all(e.logged is not None for e in evs):
             continue  # nothing new for this card: it stays exactly as the live code left it
         card: CardState | None = None
         for e in sorted(evs, key=lambda e: (e.at, e.order)):
@@ -190,10 +195,13 @@ def upgrade() -> None:
                 and card.last_review is not None
                 and (e.at - card.last_review).total_seconds() < REPEAT_WINDOW_HOURS * 3600
             )
-            if not e.logged and e.source == "practice" and repeat:
+            if e.logged is None and e.source == "practice" and repeat:
                 continue  # the live code would have refused it as the same showing rated twice
             card = srs.review(card, Rating(e.rating), e.at)
-            if not e.logged:
+            if e.logged is not None:
+                if e.due_after != card.due:  # the card now knows its older history: the log tells the same story
+                    moved.append({"review_id": e.logged, "due_after": card.due})
+            else:
                 review_rows.append(
                     {
                         "member_id": member_id,
@@ -231,6 +239,13 @@ def upgrade() -> None:
         conn.execute(sa.insert(srs_cards), card_rows)
     if review_rows:
         conn.execute(sa.insert(srs_reviews), review_rows)
+    if moved:
+        conn.execute(
+            sa.update(srs_reviews)
+            .where(srs_reviews.c.id == sa.bindparam("review_id"))
+            .values(due_after=sa.bindparam("due_after")),
+            moved,
+        )
 
 
 def downgrade() -> None:
