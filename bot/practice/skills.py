@@ -37,7 +37,7 @@ POINTS: dict[str, float] = {"well": 1.0, "partly": 0.5, "missed": 0.0}
 # The definition, as the stats message and the chart say it to a member (one line).
 SCORE_MEANING = (
     "% = average of your reviews in the topic: Got it, or a daily answer with at least half the top answer's "
-    "votes, counts 1; Partly, or fewer votes, ½; Missed it 0."
+    "votes, counts 1; Partly, or fewer votes, half; Missed it 0."
 )
 
 # Below this many reviews a topic's score is a first impression: one answer says little about a whole topic. Such
