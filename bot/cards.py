@@ -1,8 +1,8 @@
 """Pictures: the weekly leaderboard card and a member's progress chart per topic, as PNG bytes.
 
 Drawn with Pillow and the font Pillow ships (``ImageFont.load_default(size=...)``), so no system fonts are
-needed anywhere the bot runs. The inputs are plain data, so whatever computes the rows (the ledger today,
-spaced-repetition ratings later) only has to fill these dataclasses.
+needed anywhere the bot runs. The inputs are plain data computed elsewhere (the ledger for the card, the
+per-topic skills of bot.practice.skills for the chart): this module only draws them.
 
 Names are member text drawn literally: nothing in a picture can ping anyone. They are cleaned of control and
 invisible characters and clipped to their column; characters the font lacks come out as boxes, never as an
@@ -69,17 +69,25 @@ class BoardCard:
 
 @dataclass(frozen=True)
 class TopicRow:
-    """One topic of one member: ``good`` of ``outcomes`` went well; ``seen`` distinct questions of ``total``."""
+    """One topic of one member: its score (0..1) over ``reviews`` reviews of ``seen`` distinct questions of
+    ``total``. ``sure`` is False for a first impression (too few reviews), drawn in a muted colour; ``trend`` is
+    a word or two (empty for none). The caller computes all of it (bot.practice.skills); the chart only draws."""
 
     title: str
     seen: int
-    outcomes: int
-    good: int
+    reviews: int
+    score: float
     total: int | None = None
+    sure: bool = True
+    trend: str = ""
 
     @property
     def share(self) -> float:
-        return self.good / self.outcomes if self.outcomes else 0.0
+        return min(max(self.score, 0.0), 1.0)
+
+    @property
+    def percent(self) -> int:
+        return round(self.share * 100)
 
 
 @dataclass(frozen=True)
@@ -305,19 +313,23 @@ def _topic_chart(chart: TopicChart) -> PILImage.Image:
                 d.rounded_rectangle((32, y + 2, w - 32, y + CHART_ROW - 2), radius=8, fill=STRIPE)
             d.text((48, y + 10), fit(d, clean(r.title, 120), title_font, 330), font=title_font, fill=TEXT)
             seen = f"{r.seen} of {r.total} seen" if r.total else f"{r.seen} seen"
-            d.text((48, y + 34), seen, font=small, fill=MUTED)
-            # The bar: share of good outcomes. The hairline under it: how much of the topic was seen.
-            share = min(max(r.share, 0.0), 1.0)
+            detail = f"{seen} · {r.reviews} review{'s' if r.reviews != 1 else ''}"
+            if not r.sure:
+                detail += " · too few to judge"
+            d.text((48, y + 34), fit(d, detail, small, 330), font=small, fill=MUTED)
+            # The bar: the topic's score. The hairline under it: how much of the topic was seen.
+            share = r.share
             d.rounded_rectangle((400, y + 14, 820, y + 32), radius=9, fill=TRACK)
-            if r.good > 0:
+            if share > 0:
                 d.rounded_rectangle((400, y + 14, 400 + max(18, round(420 * share)), y + 32), radius=9,
-                                    fill=_share_colour(share))  # fmt: skip
+                                    fill=_share_colour(share) if r.sure else MUTED)  # fmt: skip
             if r.total:
                 covered = min(r.seen / r.total, 1.0)
                 d.rectangle((400, y + 38, 820, y + 40), fill=TRACK)
                 d.rectangle((400, y + 38, 400 + round(420 * covered), y + 40), fill=MUTED)
-            _bold(d, (848, y + 10), f"{round(share * 100)}%", pct_font, TEXT)
-            d.text((848, y + 36), f"{r.good} of {r.outcomes} good", font=small, fill=MUTED)
+            _bold(d, (848, y + 10), f"{r.percent}%", pct_font, TEXT)
+            if r.trend:
+                d.text((848, y + 36), fit(d, clean(r.trend, 40), small, w - 32 - 848), font=small, fill=MUTED)
         if len(chart.rows) > MAX_TOPIC_ROWS:
             d.text((w - 32, CHART_TOP - 28), f"+{len(chart.rows) - MAX_TOPIC_ROWS} more topics", font=small,
                    fill=MUTED, anchor="ra")  # fmt: skip
@@ -330,7 +342,10 @@ def topic_chart_alt(chart: TopicChart) -> str:
     if not chart.rows:
         return f"{chart.title}, {clean(chart.member, 40)}: {chart.empty}"
     topics = "; ".join(
-        f"{clean(r.title, 60)}: {r.good} of {r.outcomes} good, {r.seen} questions seen" for r in chart.rows
+        f"{clean(r.title, 60)}: {r.percent}% over {r.reviews} review{'s' if r.reviews != 1 else ''}"
+        + ("" if r.sure else " (too few to judge)")
+        + (f", {r.trend}" if r.trend else "")
+        for r in chart.rows
     )
     return f"{chart.title}, {clean(chart.member, 40)}: {topics}"
 

@@ -1,30 +1,18 @@
-"""A member's progress per topic, from what they did with each question: the rows of the stats chart."""
+"""A member's progress per topic as chart rows: the same rows, order and scores as the stats text."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 from bot.cards import TopicRow
-from bot.questions.model import Bank
-from bot.store.progress import QuestionOutcomes
+from bot.practice.skills import TopicSkill
+
+# The chart has no arrows in its font: the trend in words (the text uses the same words after an arrow).
+TREND_WORDS = {"up": "improving", "down": "slipping", "steady": "steady", "new": ""}
 
 
-def topic_rows(bank: Bank, per_question: Mapping[str, QuestionOutcomes]) -> tuple[TopicRow, ...]:
-    """One row per topic the member met, in the bank's topic order. Questions no longer in the bank are left
-    out: their topic is unknown."""
-    by_topic = bank.by_topic()
-    seen: dict[str, int] = {}
-    outcomes: dict[str, int] = {}
-    good: dict[str, int] = {}
-    for qid, o in per_question.items():
-        q = bank.get(qid)
-        if q is None or o.outcomes <= 0:
-            continue
-        seen[q.topic] = seen.get(q.topic, 0) + 1
-        outcomes[q.topic] = outcomes.get(q.topic, 0) + o.outcomes
-        good[q.topic] = good.get(q.topic, 0) + o.good
+def topic_rows(skills: Sequence[TopicSkill]) -> tuple[TopicRow, ...]:
+    """One chart row per topic, in the order given (weakest first, as ``skills_for`` returns them)."""
     return tuple(
-        TopicRow(bank.topics.get(t, t), seen[t], outcomes[t], good[t], len(by_topic.get(t, [])) or None)
-        for t in by_topic
-        if t in seen
+        TopicRow(s.title, s.seen, s.reviews, s.score, s.total or None, s.sure, TREND_WORDS[s.trend]) for s in skills
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -19,11 +20,11 @@ from PIL import ImageChops, ImageDraw, ImageStat
 from bot import cards
 from bot.cards import BoardCard, BoardRow, TopicChart, TopicRow
 from bot.events import Actor, ButtonPressed, MessagePosted, Place, TextCommand
+from bot.practice.skills import skills_for
 from bot.progress import topic_rows
 from bot.render import Message, Reply
 from bot.settings import ChannelSettings
 from bot.store import channels as channel_store
-from bot.store import progress as progress_store
 from bot.store import rounds as round_store
 from tests.conftest import MONDAY_0800, start_runtime
 from tests.shell_helpers import open_terminal
@@ -67,8 +68,11 @@ def board(n: int, name: str = "member") -> BoardCard:
 
 
 def chart(n: int, title: str = "Topic") -> TopicChart:
-    rows = tuple(TopicRow(f"{title} {i + 1}", seen=i + 1, outcomes=i + 2, good=i, total=20) for i in range(n))
-    return TopicChart("Progress by topic", "ann · 10 questions seen", rows, note="Bar: share of good outcomes.")
+    rows = tuple(
+        TopicRow(f"{title} {i + 1}", seen=i + 1, reviews=i + 2, score=i / (i + 2), total=20, sure=i > 0, trend="steady")
+        for i in range(n)
+    )
+    return TopicChart("Progress by topic", "ann · 10 questions seen", rows, note="% = average of your reviews.")
 
 
 # -- the leaderboard card -----------------------------------------------------------------------------------
@@ -124,23 +128,31 @@ def test_chart_size_follows_the_topics(n: int, height: int) -> None:
 
 @pytest.mark.parametrize("name", HOSTILE, ids=range(len(HOSTILE)))
 def test_chart_copes_with_hostile_text(name: str) -> None:
-    rows = (TopicRow(name, 3, 4, 9, total=1), TopicRow(name, 0, 0, 0, total=None), TopicRow(name, 1, 1, 1, total=0))
+    rows = (
+        TopicRow(name, 3, 4, 9.0, total=1, trend=name),
+        TopicRow(name, 0, 0, 0.0, total=None, sure=False),
+        TopicRow(name, 1, 1, -1.0, total=0, trend="improving"),
+    )
     data = cards.topic_chart_png(TopicChart(name, name, rows, note=name, empty=name))
     assert decode(data).size == cards.chart_size(3)
     assert cards.topic_chart_alt(TopicChart(name, name, rows))
 
 
-def test_chart_bars_follow_the_share() -> None:
-    """The bar's fill grows with the share of good outcomes: measured in the picture, along the bar."""
+def test_chart_bars_follow_the_score() -> None:
+    """The bar's fill grows with the topic's score: measured in the picture, along the bar. A first impression
+    (too few reviews) is drawn in the muted colour, not the good/fair/poor ones."""
 
-    def filled(share_good: int) -> int:
-        img = decode(cards.topic_chart_png(TopicChart("t", "m", (TopicRow("x", 4, 4, share_good, 4),))))
+    def bar(score: float, sure: bool = True) -> list[Any]:
+        img = decode(cards.topic_chart_png(TopicChart("t", "m", (TopicRow("x", 4, 4, score, 4, sure),))))
         y = cards.CHART_TOP + 23  # the middle of the first bar
-        return sum(1 for x in range(400, 821) if img.getpixel((x, y)) not in (cards.TRACK, cards.STRIPE))
+        pixels = [img.getpixel((x, y)) for x in range(400, 821)]
+        return [p for p in pixels if p not in (cards.TRACK, cards.STRIPE)]
 
-    assert filled(0) == 0
-    assert filled(1) < filled(2) < filled(4)
-    assert filled(4) > 400
+    assert len(bar(0)) == 0
+    assert len(bar(0.25)) < len(bar(0.5)) < len(bar(1.0))
+    assert len(bar(1.0)) > 400
+    assert cards.GOOD in bar(1.0) and cards.POOR in bar(0.25)
+    assert cards.MUTED in bar(1.0, sure=False) and cards.GOOD not in bar(1.0, sure=False)
 
 
 # -- the text helpers ---------------------------------------------------------------------------------------
@@ -233,39 +245,67 @@ async def rate(rt: Any, name: str, qid: str, rating: str) -> None:
     await rt.core.handle(ButtonPressed(actor(name), PLACE, f"practice:rate:{qid}:{rating}"))
 
 
-async def test_progress_rows_from_answers_votes_and_practice(db_url, bank, clock, runtimes) -> None:  # type: ignore[no-untyped-def]
+def text_topics(msg: Message) -> list[tuple[str, int]]:
+    """(title, percent) per line of the stats reply's skills field, in order."""
+    field = next(f for f in msg.fields if f.name.startswith("Skills by topic"))
+    return [
+        (m.group(1), int(m.group(2)))
+        for line in field.value.splitlines()
+        if (m := re.match(r"- (.+?): (\d+)% over ", line))
+    ]
+
+
+def chart_topics(alt: str) -> list[tuple[str, int]]:
+    """(title, percent) per topic of the chart's alt text, in order (the alt text is drawn from the same rows)."""
+    body = alt.split(" seen: ", 1)[1]
+    return [(m.group(1), int(m.group(2))) for part in body.split("; ") if (m := re.match(r"(.+?): (\d+)% over ", part))]
+
+
+async def test_stats_text_chart_and_suggestion_agree_on_real_data(db_url, bank, clock, runtimes) -> None:  # type: ignore[no-untyped-def]
+    """A daily round and practice ratings through the core; /quiz stats' text, its chart and Practise next then
+    show the same topics in the same order with the same scores, and the chart is the right size."""
     rt, _ = await start_runtime(runtimes, db_url, bank, clock)
     ch = await setup(rt)
-    q1 = await play_round(rt, ch, {"ann": "a1", "ben": "b1"}, {"ben": "ann"})  # ann's answer gets a vote
-    clock.advance(timedelta(days=1))
-    q2 = await play_round(rt, ch, {"ann": "a2", "ben": "b2"}, {})  # nobody votes
-    practised = next(q for q in bank.in_order() if bank.get(q.id).topic != bank.get(q1).topic)  # type: ignore[union-attr]
-    # A second rating of the same question within 12 hours is refused (spaced repetition), so days apart.
-    await rate(rt, "ann", practised.id, "got")
-    clock.advance(timedelta(hours=13))
-    await rate(rt, "ann", practised.id, "missed")
-    clock.advance(timedelta(hours=13))
-    await rate(rt, "ann", practised.id, "partly")
-    # An open round's answer is not counted yet: its votes are not final.
-    await rt.engine.post_now(ch)
-    async with rt.engine.read() as conn:
-        [running] = await round_store.active(conn, ch.id)
-    await rt.core.handle(MessagePosted(actor("ann"), in_thread(running.thread_id), "ann-open", "a3"))
+    daily = await play_round(rt, ch, {"ann": "a1", "ben": "b1"}, {"ben": "ann"})  # ann's answer is the top one
+    daily_topic = bank.get(daily).topic  # type: ignore[union-attr]
+    usable = {t: [q.id for q in qs if not q.legacy] for t, qs in bank.by_topic().items() if t != daily_topic}
+    strong, middling, thin = [t for t, qs in usable.items() if len(qs) >= 3][:3]
+    for qid, rating in zip(usable[strong], ["got", "got", "partly"], strict=False):
+        await rate(rt, "ann", qid, rating)  # 2.5 of 3: 83%
+    for qid, rating in zip(usable[middling], ["missed", "partly", "got"], strict=False):
+        await rate(rt, "ann", qid, rating)  # 1.5 of 3: 50%
+    await rate(rt, "ann", usable[thin][0], "missed")  # 0%, but from one review
+    msg = await stats(rt, "ann")
+    title = bank.topics.get
+    expected = [
+        (title(middling), 50),
+        (title(strong), 83),
+        # Under three reviews: after the topics that can be judged, however low.
+        (title(thin), 0),
+        (title(daily_topic), 100),
+    ]
+    assert text_topics(msg) == expected
+    assert msg.image is not None
+    assert chart_topics(msg.image.alt) == expected
+    assert decode(msg.image.data).size == cards.chart_size(4) == (1000, 430)
     async with rt.engine.read() as conn:
         ann = await channel_store.find_member(conn, "shell", "local", "ann")
         assert ann is not None
-        per_q = await progress_store.question_outcomes(conn, ann.id, [ch.id])
-        elsewhere = await progress_store.question_outcomes(conn, ann.id, [ch.id + 999])
-    assert (per_q[q1].outcomes, per_q[q1].good) == (1, 1)
-    assert (per_q[q2].outcomes, per_q[q2].good) == (1, 0)
-    assert running.question_id not in per_q
-    assert (per_q[practised.id].outcomes, per_q[practised.id].good) == (3, 1)
-    assert set(elsewhere) == {practised.id}  # practice is the member's own; daily answers belong to channels
-    rows = topic_rows(bank, per_q)
-    assert sum(r.outcomes for r in rows) == 5 and sum(r.good for r in rows) == 2
-    assert [r.title for r in rows] == [t for tid, t in bank.topics.items() if any(r.title == t for r in rows)]
-    assert all(r.total and r.total >= r.seen for r in rows)
-    assert topic_rows(bank, {"no-such-question": progress_store.QuestionOutcomes(3, 3)}) == ()
+        skills = await skills_for(conn, ann.id, bank, rt.engine.now())
+    assert [(s.title, s.percent) for s in skills] == expected
+    assert [(r.title, r.percent, r.sure) for r in topic_rows(skills)] == [
+        (t, p, i < 2) for i, (t, p) in enumerate(expected)
+    ]
+    fields = {f.name: f.value for f in msg.fields}
+    assert fields["Practise next"].startswith(f"{title(middling)} (your lowest score, 50% over 3 reviews)")
+    assert "too few reviews to judge" in fields["Skills by topic (weakest first)"].splitlines()[2]
+    assert "How the % is counted" in fields
+    # Someone else asking sees none of ann's private ratings: no skills, no suggestion, no chart.
+    other = await stats(rt, "ben", "stats ann")
+    private = {"Skills by topic (weakest first)", "How the % is counted", "Practise next"}
+    assert other.image is None and "Answers" in {f.name for f in other.fields}
+    assert not private & {f.name for f in other.fields}
+    assert "%" not in other.plain + "".join(f.value for f in other.fields)
 
 
 # -- through the core: the weekly post and /quiz stats ------------------------------------------------------
@@ -346,7 +386,7 @@ async def test_stats_attaches_the_chart_when_there_is_data(sqlite_url, bank, clo
     img = decode(msg.image.data)
     assert img.size == cards.chart_size(1)
     assert_not_blank(img)
-    assert "1 of 1 good" in msg.image.alt
+    assert "100% over 1 review (too few to judge)" in msg.image.alt
     assert (await stats(rt, "ann", "stats chart=no")).image is None
     assert (await stats(rt, "nobody")).image is None  # a stranger: zeros, nothing to draw
     # Someone else's stats: no chart, since it draws on their private practice ratings.

@@ -42,7 +42,7 @@ async def test_practice_reminder_and_review_in_the_shell(sqlite_url, bank, clock
     assert "Noted: partly" in again
     stats = await t.type("/quiz stats")
     assert "Skills by topic (weakest first):" in stats and "Convolutional" in stats
-    assert "practice 1 got · 1 partly · 1 missed" in stats
+    assert "50% over 3 reviews of 2 questions (1 well · 1 partly · 1 missed), no trend yet" in stats
     assert "Practise next: Convolutional" in stats and "/quiz practice cnn" in stats
     assert "Reminder off" in await t.type("/quiz remind off")
     await t.type("/wait 48h")

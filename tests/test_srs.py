@@ -25,7 +25,7 @@ from fsrs import Rating, Scheduler
 
 from bot.practice import srs
 from bot.practice.reminders import next_fire
-from bot.practice.skills import topic_skills, weakest
+from bot.practice.skills import TopicSkill, topic_skills, trend_windows, weakest
 from bot.questions.model import Bank
 from bot.store.cards import Review
 
@@ -167,10 +167,10 @@ def test_topic_skills_rows_trend_and_weakest(bank: Bank) -> None:
     act = [q.id for q in bank.in_order() if q.topic == "activations"][:1]
     got, partly, missed = ("got", Rating.Good), ("partly", Rating.Hard), ("missed", Rating.Again)
     history = [
-        # cnn: missed, missed, partly, then got, got: 0, 0, .5 | 1, 1 -> overall .5, recent 1.0 vs earlier 1/6
+        # cnn: missed, missed, partly, then got, got, got: 0, 0, .5 | 1, 1, 1 -> score 3.5/6, trend up (1 vs 1/6)
         *_reviews(cnn[0], [missed, missed, partly], T0),
-        *_reviews(cnn[1], [got, got], T0 + timedelta(days=10)),
-        # activations: a top daily answer then a weak one: too few for a trend; level .75
+        *_reviews(cnn[1], [got, got, got], T0 + timedelta(days=10)),
+        # activations: a top daily answer then a weak one: 1.5 of 2 = 75%, too few to judge or trend
         *_reviews(act[0], [("top", Rating.Easy), ("weak", Rating.Hard)], T0),
         Review("no-longer-in-the-bank", "practice", "missed", 1, T0),
     ]
@@ -179,11 +179,51 @@ def test_topic_skills_rows_trend_and_weakest(bank: Bank) -> None:
     by = {r.topic: r for r in rows}
     assert set(by) == {"cnn", "activations"}
     c = by["cnn"]
-    assert (c.seen, c.reviews, c.got, c.partly, c.missed, c.due) == (2, 5, 2, 1, 2, 1)
-    assert c.score == pytest.approx(0.5) and c.recent == pytest.approx(1.0) and c.earlier == pytest.approx(1 / 6)
-    assert c.trend == "up" and c.level == pytest.approx(1.0)
+    assert (c.seen, c.reviews, c.well, c.partly, c.missed, c.due) == (2, 6, 3, 1, 2, 1)
+    assert c.score == pytest.approx(3.5 / 6) and c.percent == 58 and c.sure
+    assert c.recent == pytest.approx(1.0) and c.earlier == pytest.approx(1 / 6) and c.trend == "up"
+    assert c.total == len(bank.by_topic()["cnn"])
     a = by["activations"]
-    assert (a.seen, a.top, a.weak, a.trend, a.due) == (1, 1, 1, "new", 0) and a.level == pytest.approx(0.75)
-    assert [r.topic for r in rows] == ["activations", "cnn"]  # weakest first
-    assert weakest(rows) is a
+    assert (a.seen, a.well, a.partly, a.trend, a.due, a.percent, a.sure) == (1, 1, 1, "new", 0, 75, False)
+    # cnn is lower than nothing here, but activations has two reviews: cnn, which can be judged, comes first.
+    assert [r.topic for r in rows] == ["cnn", "activations"]
+    assert weakest(rows) is c
+    assert weakest([a]) is a and not a.sure  # only first impressions: still a suggestion, flagged by ``sure``
     assert weakest([]) is None
+
+
+def test_a_low_first_impression_never_outranks_a_judged_topic(bank: Bank) -> None:
+    cnn = [q.id for q in bank.in_order() if q.topic == "cnn"][:3]
+    act = [q.id for q in bank.in_order() if q.topic == "activations"][:1]
+    history = [
+        *[Review(q, "practice", "partly", Rating.Hard, T0 + timedelta(days=i)) for i, q in enumerate(cnn)],  # 50%
+        Review(act[0], "practice", "missed", Rating.Again, T0),  # 0%, from one answer
+    ]
+    rows = topic_skills(history, bank, {}, T0 + timedelta(days=5))
+    assert [(r.topic, r.percent, r.sure) for r in rows] == [("cnn", 50, True), ("activations", 0, False)]
+    assert weakest(rows) is rows[0]
+
+
+@pytest.mark.parametrize(
+    ("points", "windows", "trend"),
+    [
+        ([], (None, None), "new"),
+        ([1.0], (None, None), "new"),
+        ([0.0, 1.0, 1.0, 1.0, 1.0], (None, None), "new"),  # five reviews: two windows of three do not fit
+        ([0.0, 0.0, 0.5, 1.0, 1.0, 1.0], (1.0, 1 / 6), "up"),
+        ([1.0, 1.0, 1.0, 1.0, 1.0, 0.0], (2 / 3, 1.0), "down"),  # one miss in a window of three
+        ([1.0, 1.0, 1.0, 1.0, 1.0, 0.5], (5 / 6, 1.0), "steady"),  # one "partly" is not a trend
+        # Many reviews: the latest five against the five just before them; older ones do not count.
+        ([0.0] * 20 + [1.0] * 5 + [1.0, 0.5, 1.0, 1.0, 0.5], (0.8, 1.0), "down"),
+        ([0.0] * 20 + [0.5] * 5 + [0.5, 0.5, 1.0, 0.5, 0.5], (0.6, 0.5), "steady"),
+    ],
+)
+def test_trend_compares_equal_windows_and_needs_enough_reviews(
+    points: list[float], windows: tuple[float | None, float | None], trend: str
+) -> None:
+    recent, earlier = trend_windows(points)
+    assert (recent, earlier) == (pytest.approx(windows[0]), pytest.approx(windows[1]))
+    well, partly = points.count(1.0), points.count(0.5)
+    row = TopicSkill("t", "T", 1, 1, len(points), well, partly, len(points) - well - partly, recent, earlier, 0)
+    assert row.trend == trend
+    assert row.score == (pytest.approx(sum(points) / len(points)) if points else 0.0)

@@ -17,7 +17,7 @@ from bot.commands.spec import BY_PATH
 from bot.engine import Engine
 from bot.events import Actor, Command
 from bot.practice.reminders import next_fire
-from bot.practice.skills import TopicSkill, weakest
+from bot.practice.skills import SCORE_MEANING, SURE_REVIEWS, TREND_MIN_REVIEWS, TopicSkill, weakest
 from bot.questions.model import Question
 from bot.questions.select import choose
 from bot.render import Field, Message, Reply, Response
@@ -227,26 +227,41 @@ async def remind(engine: Engine, cmd: Command) -> list[Response]:
     )
 
 
-TREND_MARK = {"up": "↑ improving", "down": "↓ slipping", "steady": "→ steady", "new": "new"}
+TREND_MARK = {"up": "↑ improving", "down": "↓ slipping", "steady": "→ steady", "new": "no trend yet"}
 SKILL_LINES = 6  # a Discord embed field holds 1,024 characters; six long lines and "… more" fit
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
 def skill_fields(rows: Sequence[TopicSkill]) -> tuple[Field, ...]:
-    """The per-topic part of /quiz stats: one line per topic, weakest first, and the topic to practise next."""
+    """The per-topic part of /quiz stats: one line per topic, weakest first, and the topic to practise next.
+    The rows come from bot.practice.skills, like the chart's, so the two always agree."""
     if not rows:
         return ()
     lines = []
     for s in rows[:SKILL_LINES]:
-        parts = []
-        if s.got or s.partly or s.missed:
-            parts.append(f"practice {s.got} got · {s.partly} partly · {s.missed} missed")
-        if s.top or s.strong or s.quiet or s.weak:
-            parts.append(f"daily {s.top} top · {s.strong + s.quiet} fine · {s.weak} few votes")
-        lines.append(f"- {s.title}: {s.seen} seen, {round(s.level * 100)}% {TREND_MARK[s.trend]} ({'; '.join(parts)})")
+        judged = TREND_MARK[s.trend] if s.sure else f"too few reviews to judge (fewer than {SURE_REVIEWS})"
+        lines.append(
+            f"- {s.title}: {s.percent}% over {_n(s.reviews, 'review')} of {_n(s.seen, 'question')} "
+            f"({s.well} well · {s.partly} partly · {s.missed} missed), {judged}"
+        )
     if len(rows) > SKILL_LINES:
         lines.append(f"… and {len(rows) - SKILL_LINES} more topics")
-    fields = [Field("Skills by topic (weakest first)", "\n".join(lines))]
+    fields = [
+        Field("Skills by topic (weakest first)", "\n".join(lines)),
+        Field("How the % is counted", f"{SCORE_MEANING} A trend needs {TREND_MIN_REVIEWS} reviews in the topic."),
+    ]
     weak = weakest(rows)
     if weak is not None:
-        fields.append(Field("Practise next", f"{weak.title}: `/quiz practice {weak.topic}`"))
+        command = f"`/quiz practice {weak.topic}`"
+        if weak.sure:
+            why = f"your lowest score, {weak.percent}% over {_n(weak.reviews, 'review')}"
+        else:  # no topic has enough reviews: say the suggestion rests on very little
+            why = (
+                f"a first impression from only {_n(weak.reviews, 'review')}: no topic has {SURE_REVIEWS} reviews "
+                "yet, so I cannot tell your weakest"
+            )
+        fields.append(Field("Practise next", f"{weak.title} ({why}): {command}"))
     return tuple(fields)

@@ -16,16 +16,14 @@ from bot.commands.spec import BY_PATH, COMMANDS
 from bot.engine import Engine
 from bot.events import Actor, Command, Place
 from bot.models import Channel, Member, RoundState
-from bot.practice.skills import skills_for
+from bot.practice.skills import SCORE_MEANING, TopicSkill, skills_for
 from bot.progress import topic_rows
 from bot.render import Button, Field, Image, Message, Reply, Response, Style, UserText
 from bot.schedule import format_local, next_leaderboard_slot, next_post_slot
 from bot.settings import ChannelSettings
 from bot.store import channels as channel_store
-from bot.store import progress as progress_store
 from bot.store import rounds as round_store
 from bot.store import scores as score_store
-from bot.store.progress import QuestionOutcomes
 from bot.streaks import streaks_for
 
 log = logging.getLogger(__name__)
@@ -183,7 +181,6 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
         # Per-topic skills and the chart include private practice self-ratings: the member's own stats only.
         own = member.user_id == cmd.actor.user_id
         want_chart = own and c.engine.config.images and member.id > 0 and _yes_no(cmd.options.get("chart", "yes"))
-        per_question = await progress_store.question_outcomes(conn, member.id, ids) if want_chart else {}
         scope = (
             score_store.channel_scope(ch.id) if ch else score_store.space_scope(cmd.place.platform, cmd.place.space_id)
         )
@@ -203,25 +200,25 @@ async def stats(c: Commands, cmd: Command) -> list[Response]:
         Field("Practice questions rated", str(counts.practice), inline=True),
         *adaptive.skill_fields(skills),
     )
-    image = await _progress_chart(c, member, per_question)
+    # The chart draws the very rows the text lists (same order, same scores), never a second computation.
+    image = await _progress_chart(member, skills) if want_chart else None
     return [
         Reply(Message(title="Stats", parts=("Stats for ", UserText(member.display_name)), fields=fields, image=image))
     ]
 
 
-async def _progress_chart(c: Commands, member: Member, per_question: dict[str, QuestionOutcomes]) -> Image | None:
-    """The stats chart: one bar per topic the member met. None when there is nothing to draw, or drawing
-    failed (logged): the stats text says everything that matters without it."""
-    rows = topic_rows(c.engine.bank, per_question)
+async def _progress_chart(member: Member, skills: list[TopicSkill]) -> Image | None:
+    """The stats chart: one bar per topic the member met, weakest first. None when there is nothing to draw, or
+    drawing failed (logged): the stats text says everything that matters without it."""
+    rows = topic_rows(skills)
     if not rows:
         return None
     seen = sum(r.seen for r in rows)
     chart = cards.TopicChart(
-        title="Progress by topic",
+        title="Progress by topic (weakest first)",
         member=f"{member.display_name} · {seen} question{'s' if seen != 1 else ''} seen",
         rows=rows,
-        note="Bar: share of good outcomes (practice questions rated Got it, and daily answers that received a "
-        "vote once their round closed). Line under it: how much of the topic's questions were seen.",
+        note=f"{SCORE_MEANING} Line under the bar: how much of the topic's questions you have seen.",
     )
     try:
         return await cards.topic_chart_image(chart)

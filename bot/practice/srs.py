@@ -117,7 +117,3 @@ def retrievability(card: CardState, now: datetime) -> float:
         return 0.0
     fs = Card(card_id=0, state=State(card.state), stability=card.stability, last_review=card.last_review, due=card.due)
     return float(SCHEDULER.get_card_retrievability(fs, now.astimezone(UTC)))
-
-
-# How well a review went, on a 0..1 scale, for per-topic skills and trends.
-SCORE: dict[int, float] = {Rating.Again: 0.0, Rating.Hard: 0.5, Rating.Good: 1.0, Rating.Easy: 1.0}
