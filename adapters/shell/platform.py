@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.shell.render import render
+from bot.events import Place
 from bot.models import Channel
 from bot.ports import Sent
 from bot.render import Button, Image, Message
@@ -82,6 +83,10 @@ class ShellPlatform:
 
     def owns(self, channel: Channel) -> bool:
         return True
+
+    async def check_channel(self, place: Place) -> str | None:
+        # Any channel name is a channel in the terminal: posts to it are printed like the others.
+        return None
 
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         self.write("\n[admin notice]")
