@@ -14,10 +14,10 @@ from adapters.discord.platform import DiscordPlatform
 from bot.events import Place
 from bot.ports import PlatformError
 from bot.runtime import Runtime
-from tests.fake_discord import fake_discord as fake_discord  # noqa: F401
+from tests.fake_discord import fake_discord as fake_discord
 from tests.fake_discord.server import ADD_REACTIONS, CREATE_PUBLIC_THREADS, EMBED_LINKS, VIEW_CHANNEL
 from tests.fake_slack import fake_slack_fixture  # noqa: F401
-from tests.test_discord_adapter import Server, embed_text, replied, running, server  # noqa: F401
+from tests.test_discord_adapter import Server, replied, running, server  # noqa: F401
 from tests.test_faults_permissions import REFUSED, snapshot
 from tests.test_slack_adapter import Workspace, said, ws  # noqa: F401
 
@@ -52,7 +52,8 @@ async def test_discord_setup_refuses_channels_the_bot_cannot_use_and_changes_not
     out = await _setup(fake, s, s.admin, s.channel, channel=secret, time="10:00")
     assert "I can't see #secret" in out and "not saved" in out, out
     out = await _setup(fake, s, s.admin, s.channel, channel=no_threads)
-    assert "missing the Embed Links, Create Public Threads and Add Reactions permissions" in out and "#no-threads" in out, out
+    assert "missing the Embed Links, Create Public Threads and Add Reactions permissions" in out, out
+    assert "#no-threads" in out
     # Setup typed in a voice channel's text chat: that channel is the target, and it cannot hold a thread.
     out = await _setup(fake, s, s.admin, voice, time="10:00")
     assert "#voice-chat is a voice channel" in out and "not saved" in out, out
@@ -70,8 +71,8 @@ async def test_discord_setup_refuses_channels_the_bot_cannot_use_and_changes_not
     assert "Daily question set up: #secret" in out, out
 
 
-def _can_view(running: dict[str, Any], guild_id: str, channel_id: str) -> bool:
-    guild = running["bot"].client.get_guild(int(guild_id))
+def _can_view(state: dict[str, Any], guild_id: str, channel_id: str) -> bool:
+    guild = state["bot"].client.get_guild(int(guild_id))
     return bool(guild.get_channel(int(channel_id)).permissions_for(guild.me).view_channel)
 
 
@@ -137,8 +138,8 @@ async def test_discord_resume_checks_the_channel_again(
     assert any("Resumed" in t for t in out.texts()), out.texts()
 
 
-def _can_send(running: dict[str, Any], guild_id: str, channel_id: str) -> bool:
-    guild = running["bot"].client.get_guild(int(guild_id))
+def _can_send(state: dict[str, Any], guild_id: str, channel_id: str) -> bool:
+    guild = state["bot"].client.get_guild(int(guild_id))
     return bool(guild.get_channel(int(channel_id)).permissions_for(guild.me).send_messages)
 
 

@@ -98,6 +98,7 @@ class ShellPlatform:
         self.write(f"\n[direct message to {user_id}] interview-bot:")
         self.show(message, prefix="  ")
 
+
 _SAFE_NAME = re.compile(r"[^\w.-]")
 
 
