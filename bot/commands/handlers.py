@@ -293,8 +293,7 @@ async def setup(c: Commands, cmd: Command) -> list[Response]:
         raise UsageError(f"That setup was not saved:\n{problems}") from None
     except ValueError as exc:
         raise UsageError(f"That setup was not saved: {exc}") from None
-    # Last, once the options are known to be good: it asks the platform, and what it finds may change by the
-    # time the admin has fixed a typo.
+    # Last, once the options are known to be good: a typo is explained without a call to the platform.
     problem = await _cannot_run_in(c, place)
     if problem is not None:
         return reply(f"{problem}\n\nThat setup was not saved.")
