@@ -80,6 +80,9 @@ class NullPlatform:
         self.sent = 0
         self._n = 0
 
+    async def check_channel(self, place: Any) -> str | None:
+        return None
+
     def owns(self, channel: Channel) -> bool:
         return True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.events import Place
 from bot.models import Channel
 from bot.render import Message
 
@@ -44,6 +45,15 @@ class Platform(Protocol):
     async def send_direct(self, space_id: str, user_id: str, message: Message) -> None:
         """A direct (private) message to one member of a server/workspace, such as a review reminder. Raises
         PlatformError, ``permanent`` when the member cannot be reached this way (DMs closed, left, unknown)."""
+        ...
+
+    async def check_channel(self, place: Place) -> str | None:
+        """Whether the bot can run a daily question in this channel: post there, open a thread and post in it.
+        None when it can; otherwise what stands in the way, in words an admin can act on ("invite me with ...").
+
+        Setup and resume ask before changing anything, so a channel is never saved only to be paused by its
+        first post. Raises PlatformError when the platform could not be asked (a timeout, a 5xx): the admin is
+        told to try again rather than the channel being accepted or refused on a guess."""
         ...
 
     def owns(self, channel: Channel) -> bool:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.events import Place
 from bot.models import Channel
 from bot.ports import PlatformError, Sent
 from bot.questions.loader import BUILTIN_BANK, load_bank
@@ -121,6 +122,9 @@ class RecordingPlatform:
     fail_next: list[PlatformError] = field(default_factory=list)
     direct: list[tuple[str, Message]] = field(default_factory=list)  # (user id, message) sent by direct message
     counter: int = 0
+    # What check_channel answers, by channel id: a refusal (str) or a PlatformError to raise. Absent: fine.
+    channel_problems: dict[str, str | PlatformError] = field(default_factory=dict)
+    checked: list[Place] = field(default_factory=list)
 
     async def send(
         self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
@@ -142,6 +146,13 @@ class RecordingPlatform:
 
     def owns(self, channel: Channel) -> bool:
         return True
+
+    async def check_channel(self, place: Place) -> str | None:
+        self.checked.append(place)
+        problem = self.channel_problems.get(place.channel_id)
+        if isinstance(problem, PlatformError):
+            raise problem
+        return problem
 
     def titles(self) -> list[str | None]:
         return [m.title for _, m, _ in self.sent]

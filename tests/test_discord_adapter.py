@@ -18,7 +18,7 @@ from bot.clock import ManualClock
 from bot.questions.model import Bank
 from bot.runtime import Runtime, build
 from bot.store.db import create_engine
-from bot.store.tables import answers, ledger, members, reminders
+from bot.store.tables import answers, channels, ledger, members, reminders
 from tests.conftest import make_config
 from tests.fake_discord import FakeDiscord
 from tests.fake_discord import fake_discord as fake_discord
@@ -250,7 +250,11 @@ async def test_setup_refuses_a_channel_the_bot_cannot_post_in(server: Server, ru
     fake.deny_send(s.channel)
     await fake.wait_for(lambda: True)
     out = await replied(fake, await fake.slash(s.guild, s.channel, s.admin, "quiz-admin setup", {"time": "10:00"}))
-    assert any("missing Send Messages" in t for t in out.ephemeral_texts()), out.responses
+    [text] = out.ephemeral_texts()
+    assert "missing the Send Messages and Send Messages in Threads permissions" in text, text
+    assert "not saved" in text
+    rt: Runtime = running["bot"].runtime
+    assert await scalar(rt, select(func.count()).select_from(channels)) == 0
 
 
 async def test_practice_and_forget_me_buttons(server: Server, running: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from bot.commands.spec import BY_PATH, COMMANDS
 from bot.events import Actor, Place, TextCommand
 from bot.messages import ballot, published_answer
 from bot.models import Answer, Round, RoundState
+from bot.ports import PlatformError
 from bot.questions.loader import load_bank
 from bot.questions.model import Bank
 from bot.render import Field, Message, Reply, UserText
@@ -291,6 +292,61 @@ async def test_setup_values_out_of_range_are_explained_and_change_nothing(
     assert expected in out and "Usage: `/quiz admin setup" in out, out
     assert await _table(rt) == before
     assert platform.sent == []
+
+
+@pytest.mark.parametrize(
+    ("problem", "expected"),
+    [
+        ("I can't see #general: invite me first.", "I can't see #general: invite me first."),
+        (PlatformError("HTTP 503: upstream"), "couldn't check that I can post in #general: shell did not answer"),
+        (PlatformError("Slack said token_revoked", permanent=True), "couldn't check that I can post in #general"),
+    ],
+)
+async def test_setup_in_a_channel_the_bot_cannot_use_is_explained_and_changes_nothing(
+    sqlite_url: str, bank: Bank, clock: ManualClock, runtimes: list[Runtime], problem: Any, expected: str
+) -> None:
+    from tests.conftest import start_runtime
+    from tests.test_faults_permissions import snapshot
+
+    rt, platform = await start_runtime(runtimes, sqlite_url, bank, clock, admins={"shell": ["host"]})
+    await _say(rt, HOST, "quiz admin setup time=08:00")
+    before = await snapshot(rt)
+    platform.channel_problems["general"] = problem
+    out = await _say(rt, HOST, "quiz admin setup time=10:00 cap=1")
+    assert expected in out and "That setup was not saved." in out and "Usage:" not in out, out
+    assert ("try again" in out) == (isinstance(problem, PlatformError) and not problem.permanent), out
+    assert await snapshot(rt) == before
+    # Bad options are explained without asking the platform; a member is refused before it too.
+    asked = len(platform.checked)
+    assert "not a time of day" in await _say(rt, HOST, "quiz admin setup time=25:00")
+    assert "only this server's admins" in await _say(rt, MEMBER, "quiz admin setup time=10:00")
+    assert len(platform.checked) == asked
+    # Another channel named in the options is the one checked.
+    platform.channel_problems.clear()
+    platform.channel_problems["C0123ABC"] = "I am not in #daily-questions."
+    out = await _say(rt, HOST, "quiz admin setup channel=<#C0123ABC|daily-questions>")
+    assert "I am not in #daily-questions." in out and platform.checked[-1].channel_id == "C0123ABC", out
+    assert await snapshot(rt) == before
+    assert platform.sent == []
+
+
+async def test_resume_in_a_channel_the_bot_cannot_use_stays_paused(
+    sqlite_url: str, bank: Bank, clock: ManualClock, runtimes: list[Runtime]
+) -> None:
+    from tests.conftest import start_runtime
+    from tests.test_faults_permissions import snapshot
+
+    rt, platform = await start_runtime(runtimes, sqlite_url, bank, clock, admins={"shell": ["host"]})
+    await _say(rt, HOST, "quiz admin setup time=08:00")
+    await _say(rt, HOST, "quiz admin pause")
+    before = await snapshot(rt)
+    for problem in ("I am missing the Send Messages permission in #general.", PlatformError("timeout")):
+        platform.channel_problems["general"] = problem
+        out = await _say(rt, HOST, "quiz admin resume")
+        assert "Still paused." in out and "Resumed" not in out, out
+        assert await snapshot(rt) == before
+    platform.channel_problems.clear()
+    assert "Resumed" in await _say(rt, HOST, "quiz admin resume")
 
 
 async def test_a_slack_channel_reference_names_the_channel(

@@ -147,6 +147,9 @@ class KeyedPlatform:
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         self.sent.append((message, None))
 
+    async def check_channel(self, place: Place) -> str | None:
+        return None
+
     def owns(self, channel: Channel) -> bool:
         return True
 

@@ -118,7 +118,7 @@ def register(tree: app_commands.CommandTree[Any], bot: QuizBot) -> None:
     @app_commands.autocomplete(timezone=zone_choices)
     async def setup(
         interaction: discord.Interaction[Any],
-        channel: discord.TextChannel | None = None,
+        channel: app_commands.Transform[Any, PickedChannel] | None = None,
         time: str | None = None,
         timezone: str | None = None,
         days: str | None = None,
@@ -131,19 +131,6 @@ def register(tree: app_commands.CommandTree[Any], bot: QuizBot) -> None:
         legacy: bool | None = None,
         leaderboard: str | None = None,
     ) -> None:
-        target = channel or interaction.channel
-        if isinstance(target, discord.TextChannel) and interaction.guild is not None:
-            me = interaction.guild.me
-            perms = target.permissions_for(me) if me is not None else None
-            missing = [p for p in _NEEDED if perms is not None and not getattr(perms, p)]
-            if missing:
-                names = ", ".join(p.replace("_", " ").title() for p in missing)
-                await interaction.response.send_message(
-                    f"I can't run the daily question in {target.mention}: I am missing {names} there. "
-                    "Give me those permissions and run setup again.",
-                    ephemeral=True,
-                )
-                return
         options = {
             "time": time,
             "timezone": timezone,
@@ -158,7 +145,7 @@ def register(tree: app_commands.CommandTree[Any], bot: QuizBot) -> None:
             "leaderboard": leaderboard,
         }
         if channel is not None:
-            options.update(channel=str(channel.id), channel_name=channel.name)
+            options.update(channel=str(channel.id), channel_name=getattr(channel, "name", None))
         await bot.run_command(interaction, ("quiz", "admin", "setup"), options)
 
     def simple(name: str, description: str) -> None:
@@ -182,5 +169,19 @@ def register(tree: app_commands.CommandTree[Any], bot: QuizBot) -> None:
     tree.add_command(admin)
 
 
-# What the bot needs in a channel it posts in; setup refuses a channel without them.
-_NEEDED = ("view_channel", "send_messages", "embed_links", "create_public_threads", "send_messages_in_threads")
+class PickedChannel(app_commands.Transformer[Any]):
+    """setup's `channel` option. The picker offers text and announcement channels; the pick is passed on as it
+    came (id and name) instead of being looked up in discord.py's cache, which fails the whole command, with no
+    reply, for a channel not cached or of another kind. The core asks the platform whether the bot can run a
+    daily question there (DiscordPlatform.check_channel) and tells the admin what is wrong if not."""
+
+    @property
+    def type(self) -> discord.AppCommandOptionType:
+        return discord.AppCommandOptionType.channel
+
+    @property
+    def channel_types(self) -> list[discord.ChannelType]:
+        return [discord.ChannelType.text, discord.ChannelType.news]
+
+    async def transform(self, interaction: discord.Interaction[Any], value: Any, /) -> Any:
+        return value  # an AppCommandChannel (or AppCommandThread): id, name and type, as Discord resolved them

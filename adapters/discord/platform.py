@@ -10,6 +10,7 @@ import aiohttp
 import discord
 
 from adapters.discord.render import to_kwargs, without_image
+from bot.events import Place
 from bot.models import Channel
 from bot.ports import PlatformError, Sent
 from bot.render import Message
@@ -42,6 +43,31 @@ def platform_error(exc: discord.HTTPException | aiohttp.ClientError | TimeoutErr
     return PlatformError(f"connection problem: {exc}")
 
 
+# What a daily question needs in its channel (a thread inherits the channel's permissions), and what for.
+# Attach Files is not here: a post whose picture is refused goes out as text alone.
+NEEDED = (
+    ("view_channel", "View Channel"),
+    ("send_messages", "Send Messages"),  # the question and the weekly leaderboard
+    ("embed_links", "Embed Links"),  # every post is an embed
+    ("create_public_threads", "Create Public Threads"),  # each question opens its answer thread
+    ("send_messages_in_threads", "Send Messages in Threads"),  # the reveal, the ballot, the results
+    ("read_message_history", "Read Message History"),  # reading back answers missed while offline; reacting
+    ("add_reactions", "Add Reactions"),  # the ✅ that tells a member their answer counted
+)
+
+# Channels of other kinds, as an admin would call them: none can hold a question with its thread.
+_KINDS = {
+    discord.ChannelType.voice: "a voice channel",
+    discord.ChannelType.stage_voice: "a stage channel",
+    discord.ChannelType.category: "a category",
+    discord.ChannelType.forum: "a forum",
+    discord.ChannelType.media: "a media channel",
+    discord.ChannelType.public_thread: "a thread",
+    discord.ChannelType.private_thread: "a thread",
+    discord.ChannelType.news_thread: "a thread",
+}
+
+
 class DiscordPlatform:
     name = "discord"
 
@@ -56,6 +82,47 @@ class DiscordPlatform:
 
     def owns(self, channel: Channel) -> bool:
         return self.bot.serves_guild(int(channel.space_id))
+
+    async def check_channel(self, place: Place) -> str | None:
+        """From the gateway's cache of the server: the channel is a text channel and the bot's permissions there,
+        overwrites included, hold everything in NEEDED. A channel not in the cache is fetched once."""
+        guild = self.bot.get_guild(int(place.space_id))
+        if guild is None or guild.unavailable or guild.me is None:
+            raise PlatformError(f"server {place.space_id} is not loaded yet")
+        cid = int(place.channel_id)
+        label = f"#{place.channel_name or place.channel_id}"
+        channel: Any = guild.get_channel_or_thread(cid)
+        if channel is None:
+            try:
+                channel = await guild.fetch_channel(cid)
+            except (discord.NotFound, discord.Forbidden, discord.InvalidData):
+                # InvalidData: the id names a channel of another server.
+                return (
+                    f"I can't see {label}. If it is a private channel, add me to it (channel settings → "
+                    "Permissions → add the interview-bot role) and try again."
+                )
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise platform_error(exc) from exc
+        label = f"#{getattr(channel, 'name', None) or place.channel_name or cid}"
+        if not isinstance(channel, discord.TextChannel):  # announcement channels are TextChannels too
+            kind = _KINDS.get(getattr(channel, "type", None), "not a text channel")  # type: ignore[arg-type]
+            return f"{label} is {kind}: the daily question needs a text channel, where it can open a thread."
+        perms = channel.permissions_for(guild.me)
+        if not perms.view_channel:
+            return (
+                f"I can't see {label}. Give my role (interview-bot) View Channel there, or add me to it if it is "
+                "private, and try again."
+            )
+        missing = [name for attr, name in NEEDED if not getattr(perms, attr)]
+        if not perms.send_messages:
+            # Discord takes Embed Links away with Send Messages, and gives it back with it: one thing to fix.
+            missing = [name for name in missing if name != "Embed Links"]
+        if missing:
+            return (
+                f"I can't run the daily question in {label}: I am missing {_join(missing)} there. Give my role "
+                "those permissions (channel settings → Permissions) and try again."
+            )
+        return None
 
     async def _messageable(self, channel_id: int) -> Any:
         cached = self.bot.get_channel(channel_id)
@@ -122,3 +189,9 @@ class DiscordPlatform:
         channel = user.dm_channel or await classified(user.create_dm)
         kwargs = to_kwargs(message)
         await classified(lambda: channel.send(**kwargs))
+
+
+def _join(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"the {names[0]} permission"
+    return "the " + ", ".join(names[:-1]) + f" and {names[-1]} permissions"

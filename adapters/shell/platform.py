@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.shell.render import render
+from bot.events import Place
 from bot.models import Channel
 from bot.ports import Sent
 from bot.render import Button, Image, Message
@@ -83,6 +84,10 @@ class ShellPlatform:
     def owns(self, channel: Channel) -> bool:
         return True
 
+    async def check_channel(self, place: Place) -> str | None:
+        # Any channel name is a channel in the terminal: posts to it are printed like the others.
+        return None
+
     async def notify_admins(self, channel: Channel, message: Message) -> None:
         self.write("\n[admin notice]")
         self.show(message, prefix="  ")
@@ -92,6 +97,7 @@ class ShellPlatform:
         self.direct.append((user_id, message))
         self.write(f"\n[direct message to {user_id}] interview-bot:")
         self.show(message, prefix="  ")
+
 
 _SAFE_NAME = re.compile(r"[^\w.-]")
 

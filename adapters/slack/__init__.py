@@ -33,6 +33,8 @@ SCOPES = [
     "chat:write",
     "channels:history",
     "groups:history",
+    "channels:read",  # setup and resume check the bot is in the channel (conversations.info)
+    "groups:read",  # ... and in a private one
     "reactions:write",
     "users:read",
     "im:write",

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.render import to_message
+from bot.events import Place
 from bot.models import Channel
 from bot.ports import PlatformError, Sent
 from bot.render import Image, Message
@@ -40,6 +41,10 @@ PERMANENT = frozenset(
         "cannot_dm_bot",
     }
 )
+
+# The bot's name as the manifest sets it, for the /invite an admin is told to type.
+INVITE_NAME = "@interview-bot"
+_NOT_A_CHANNEL = "The daily question runs in a channel, not in a direct message: run setup in the channel you want."
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 
@@ -74,6 +79,43 @@ class SlackPlatform:
 
     def owns(self, channel: Channel) -> bool:
         return True
+
+    async def check_channel(self, place: Place) -> str | None:
+        """conversations.info (channels:read for public channels, groups:read for private ones): the channel
+        exists for the bot, is not archived, and the bot is a member, which chat.postMessage requires."""
+        label = f"#{place.channel_name or place.channel_id}"
+        if place.channel_id.startswith("D"):
+            return _NOT_A_CHANNEL
+        client = await self.client_for(place.space_id)
+        try:
+            info = await client.conversations_info(channel=place.channel_id)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            if error == "channel_not_found":  # also what a private channel the bot is not in answers
+                return (
+                    f"I can't see {label}. If it is a private channel, invite me first: type "
+                    f"`/invite {INVITE_NAME}` there, then try again."
+                )
+            if error == "missing_scope":
+                needed = str(exc.response.get("needed") or "channels:read, groups:read")
+                if needed in ("im:read", "mpim:read"):
+                    return _NOT_A_CHANNEL
+                return (
+                    f"I can't check {label}: this installation of the app lacks the {needed} scope, which setup "
+                    "needs to see channels. Reinstall the app with the scopes in slack-manifest.yml and try again."
+                )
+            raise PlatformError(f"Slack said {error}", permanent=error in PERMANENT) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PlatformError(f"connection problem: {exc}") from exc
+        ch = info.get("channel") or {}
+        label = f"#{ch.get('name') or place.channel_name or place.channel_id}"
+        if ch.get("is_im") or ch.get("is_mpim"):
+            return _NOT_A_CHANNEL
+        if ch.get("is_archived"):
+            return f"{label} is archived. Unarchive it, or pick another channel, and try again."
+        if not ch.get("is_member"):
+            return f"I am not in {label}: type `/invite {INVITE_NAME}` there, then try again."
+        return None
 
     async def send(
         self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None

@@ -16,6 +16,7 @@ from bot.commands.spec import BY_PATH, COMMANDS
 from bot.engine import Engine
 from bot.events import Actor, Command, Place
 from bot.models import Channel, Member, RoundState
+from bot.ports import PlatformError
 from bot.practice.skills import SCORE_MEANING, TopicSkill, skills_for
 from bot.progress import topic_rows
 from bot.render import Button, Field, Image, Message, Reply, Response, Style, UserText
@@ -289,6 +290,10 @@ async def setup(c: Commands, cmd: Command) -> list[Response]:
         raise UsageError(f"That setup was not saved:\n{problems}") from None
     except ValueError as exc:
         raise UsageError(f"That setup was not saved: {exc}") from None
+    # Last, once the options are known to be good: a typo is explained without a call to the platform.
+    problem = await _cannot_run_in(c, place)
+    if problem is not None:
+        return reply(f"{problem}\n\nThat setup was not saved.")
     async with engine.tx() as conn:
         saved, created = await channel_store.save(conn, place, settings, engine.now(), contact=cmd.actor.user_id)
         # A change of schedule never triggers an immediate catch-up post for a time that already passed today.
@@ -298,6 +303,28 @@ async def setup(c: Commands, cmd: Command) -> list[Response]:
     await c._changed(ch.id)
     head = "Daily question set up" if created else "Settings saved"
     return [Reply(_show(c, ch, head), ephemeral=True)]
+
+
+async def _cannot_run_in(c: Commands, place: Place) -> str | None:
+    """Why the bot cannot run a daily question in this channel, asked of the platform; None when it can.
+
+    Saving a channel the bot cannot post in only defers the failure to the first post, hours later, which
+    then pauses the channel: the admin who is here now is the one to tell."""
+    platform = c.engine.platforms.get(place.platform)
+    if platform is None:
+        # Commands come from a platform this process runs; a test harness driving the core directly may not.
+        return None
+    where = f"#{place.channel_name or place.channel_id}"
+    try:
+        return await platform.check_channel(place)
+    except PlatformError as exc:
+        log.warning("could not check %s on %s: %s", where, place.platform, exc)
+        if exc.permanent:
+            return f"I couldn't check that I can post in {where}: {str(exc)[:200]}."
+        return (
+            f"I couldn't check that I can post in {where}: {place.platform} did not answer ({str(exc)[:200]}). "
+            "Please try again in a minute."
+        )
 
 
 # A channel as typed: Slack's reference "<#C0123|general>", Discord's "<#1234>", "#general", or a bare id.
@@ -397,6 +424,10 @@ async def resume(c: Commands, cmd: Command) -> list[Response]:
     ch = await _require_channel(c, cmd.place)
     if ch.enabled:
         return reply("Daily questions are already on here.")
+    # Often paused because the bot lost access: resuming before that is fixed would only pause it again.
+    problem = await _cannot_run_in(c, Place(ch.platform, ch.space_id, ch.channel_id, None, ch.name))
+    if problem is not None:
+        return reply(f"{problem}\n\nStill paused.")
     async with c.engine.tx() as conn:
         await channel_store.set_enabled(conn, ch.id, True, c.engine.now())
     await c._changed(ch.id)

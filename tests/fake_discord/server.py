@@ -472,12 +472,13 @@ class FakeDiscord:
         self._dispatch_soon("GUILD_CREATE", lambda s: self._guild_create_payload(gid, s.intents), guild_id=gid)
         return gid
 
-    def add_channel(self, guild_id: int | str, name: str) -> str:
+    def add_channel(self, guild_id: int | str, name: str, *, type_: int = 0) -> str:
+        """A channel of the guild: text (0) unless ``type_`` says otherwise (2 voice, 4 category, 5 news, 15 forum)."""
         guild = self._guild(guild_id)
         cid = self.snowflake()
         self._channels[cid] = {
             "id": cid,
-            "type": 0,
+            "type": type_,
             "guild_id": guild.id,
             "name": name.lower().replace(" ", "-"),
             "position": len(guild.channel_ids),
@@ -490,6 +491,8 @@ class FakeDiscord:
             "flags": 0,
             "default_auto_archive_duration": 1440,
         }
+        if type_ in (2, 13):  # voice and stage channels carry these; discord.py reads them
+            self._channels[cid].update(bitrate=64000, user_limit=0, rtc_region=None)
         guild.channel_ids.append(cid)
         self._channel_messages[cid] = []
         self._dispatch_soon("CHANNEL_CREATE", lambda s: self._channels[cid], guild_id=guild.id, intent=INTENT_GUILDS)
@@ -531,6 +534,26 @@ class FakeDiscord:
                 "deny": str(SEND_MESSAGES | SEND_MESSAGES_IN_THREADS),
             }
         )
+        if channel.get("guild_id"):
+            self._dispatch_soon("CHANNEL_UPDATE", lambda s: channel, guild_id=channel["guild_id"], intent=INTENT_GUILDS)
+
+    def overwrite(self, channel_id: int | str, target_id: int | str, *, allow: int = 0, deny: int = 0) -> None:
+        """Add a permission overwrite to a channel, for a role (the guild id is @everyone) or a member (the bot's
+        user id included), and tell the gateway. Reported only: unlike deny_send, REST calls are not refused."""
+        cid = str(channel_id)
+        channel = self._channels[cid]
+        target = str(target_id)
+        kind = 0 if channel.get("guild_id") and target in self._guilds[channel["guild_id"]].roles else 1
+        channel["permission_overwrites"].append({"id": target, "type": kind, "allow": str(allow), "deny": str(deny)})
+        if channel.get("guild_id"):
+            self._dispatch_soon("CHANNEL_UPDATE", lambda s: channel, guild_id=channel["guild_id"], intent=INTENT_GUILDS)
+
+    def clear_overwrites(self, channel_id: int | str) -> None:
+        """Undo deny_send and overwrite: the channel's permissions are the roles' again."""
+        cid = str(channel_id)
+        channel = self._channels[cid]
+        self._denied_channels.discard(cid)
+        channel["permission_overwrites"] = []
         if channel.get("guild_id"):
             self._dispatch_soon("CHANNEL_UPDATE", lambda s: channel, guild_id=channel["guild_id"], intent=INTENT_GUILDS)
 
@@ -1175,6 +1198,9 @@ class FakeDiscord:
                 value = bool(value)
             elif t in (6, 7, 8, 9):
                 value = str(value)
+                kinds = opt.get("channel_types")
+                if t == 7 and kinds and value in self._channels and self._channels[value]["type"] not in kinds:
+                    raise AssertionError(f"option {name!r}: the channel picker only offers channel types {kinds}")
                 if focused is None:
                     self._resolve(gid, t, value, resolved)
             entry["value"] = value

@@ -400,8 +400,8 @@ class FakeSlackWebAPI:
         team_domain: str = "fake-team",
         trigger_ttl: float | None = 3.0,
         validate_blocks: bool = True,
-        scopes: str = "app_mentions:read,channels:history,channels:join,chat:write,commands,"
-        "files:write,groups:history,im:history,im:write,reactions:write,users:read",
+        scopes: str = "app_mentions:read,channels:history,channels:join,channels:read,chat:write,commands,"
+        "files:write,groups:history,groups:read,im:history,im:write,reactions:write,users:read",
     ) -> None:
         """Build the world; nothing listens until :meth:`start`.
 
@@ -1150,7 +1150,14 @@ class FakeSlackWebAPI:
         return {"user": user.to_api(self.team_id)}
 
     async def _conversations_info(self, params: JsonDict) -> JsonDict:
-        return {"channel": self._resolve_channel(params.get("channel")).to_api()}
+        ch = self._resolve_channel(params.get("channel"))
+        # Each kind of conversation needs its own read scope; a private channel is invisible to a non-member.
+        needed = "im:read" if ch.is_im else "groups:read" if ch.is_private else "channels:read"
+        if needed not in self.scopes.split(","):
+            raise SlackApiFault("missing_scope")
+        if ch.is_private and not ch.bot_member:
+            raise SlackApiFault("channel_not_found")
+        return {"channel": ch.to_api()}
 
     async def _conversations_join(self, params: JsonDict) -> JsonDict:
         ch = self._resolve_channel(params.get("channel"))
