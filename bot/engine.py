@@ -13,6 +13,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -88,6 +89,7 @@ class Engine:
         self._write_gate = asyncio.Lock() if db.dialect.name == "sqlite" else None
         self._read_gate = asyncio.Semaphore(4) if db.dialect.name == "sqlite" else None
         self._matcher: rubric.Matcher | None = None  # built at the first reveal: it weighs the whole bank
+        self._held: dict[str, float] = {}  # platform -> time.monotonic() when its hold on reveals lapses
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
@@ -137,6 +139,35 @@ class Engine:
         async with self.read() as conn:
             return await channel_store.get(conn, pk)
 
+    # -- holding reveals until an adapter has caught up ----------------------------------------------------
+
+    def hold_reveals(self, platform: str, seconds: float | None = None) -> None:
+        """Reveal nothing on this platform until ``release_reveals`` (or ``seconds`` of real time pass).
+
+        A platform that does not replay what members did while no process was listening (Discord's gateway,
+        Slack after its few retries) leaves their answers in the threads, where the adapter reads them back once
+        connected. A process starting after a round's deadline would otherwise reveal it at its first sweep,
+        before that read, and answers posted in time during the downtime would be shut out of the ballot. The
+        hold lapses by itself, so an adapter that never connects cannot freeze the rounds."""
+        self._held[platform] = time.monotonic() + (REVEAL_HOLD_SECONDS if seconds is None else seconds)
+
+    def release_reveals(self, platform: str) -> None:
+        self._held.pop(platform, None)
+
+    def reveals_held(self, platform: str) -> bool:
+        until = self._held.get(platform)
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self._held[platform]
+            log.warning("%s did not report catching up in time; revealing rounds without waiting", platform)
+            return False
+        return True
+
+    def _held_back(self, ch: Channel, r: Round) -> bool:
+        # Only the reveal waits: a reveal already under way (REVEALING), posts and closes go ahead.
+        return r.state == RoundState.OPEN and bool(self._held) and self.reveals_held(ch.platform)
+
     # -- the sweep ----------------------------------------------------------------------------------------
 
     async def my_channels(self) -> list[Channel]:
@@ -154,7 +185,11 @@ class Engine:
         now = self.now()
         chans = {c.id: c for c in await self.my_channels()}
         async with self.read() as conn:
-            waiting = [r for r in await round_store.due(conn, now) if r.channel_id in chans]
+            waiting = [
+                r
+                for r in await round_store.due(conn, now)
+                if r.channel_id in chans and not self._held_back(chans[r.channel_id], r)
+            ]
         await _each(waiting, lambda r: self._step_guarded(chans[r.channel_id], r))
         enabled = [c for c in chans.values() if c.enabled]
         await self._post_due(enabled, now)
@@ -224,6 +259,10 @@ class Engine:
         async with self.read() as conn:
             deadline = await round_store.next_deadline(conn)
         if deadline is not None:
+            if any(self.reveals_held(p) for p in list(self._held)):
+                # The earliest deadline may be a reveal being held back: look again shortly rather than at once
+                # and again and again. Releasing the hold wakes the scheduler anyway.
+                deadline = max(deadline, now + timedelta(seconds=REVEAL_HOLD_POLL_SECONDS))
             times.append(deadline)
         async with self.read() as conn:
             reminder = await reminder_store.next_time(conn, self.platforms)
@@ -709,6 +748,9 @@ class Engine:
 
 
 # Posts claimed at once: sent and recorded well within one lease even at a platform's 50 requests/s.
+# How long an adapter may take to read back its open threads after (re)starting before reveals go ahead anyway.
+REVEAL_HOLD_SECONDS = 120.0
+REVEAL_HOLD_POLL_SECONDS = 5
 POST_CHUNK = 200
 # Platform calls in flight at once during a sweep; the adapter's own rate limiting paces them.
 CONCURRENCY = 32

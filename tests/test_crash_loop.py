@@ -552,6 +552,8 @@ async def prepare(tmp: Path, fake: KillingDiscord, url: str) -> tuple[str, str, 
 async def play(tmp: Path, url: str, kills: int, seed: int) -> Run:
     tmp.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (a local directory, once)
     fake = KillingDiscord()
+    # Message times in the bot's time: the bot compares them with its deadlines when it reads threads back.
+    fake.clock = lambda: THURSDAY
     await fake.start()
     steps = script()
     rng = random.Random(seed)
@@ -561,6 +563,7 @@ async def play(tmp: Path, url: str, kills: int, seed: int) -> Run:
         kill_plan(rng, steps, kills), rng,
     )  # fmt: skip
     run.set_clock()
+    fake.clock = lambda: run.target + run.drift
     try:
         await run.run(steps)
     finally:

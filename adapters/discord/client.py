@@ -70,7 +70,9 @@ class QuizBot(discord.AutoShardedClient):
         platform.client = self
         self.start_scheduler = start_scheduler
         self.tree = app_commands.CommandTree(self)
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        # Shards whose events may have been lost (a new session) and whose threads are not read back yet.
+        self._caught_up: set[int] = set()
         from adapters.discord.commands import register
 
         register(self.tree, self)
@@ -81,22 +83,50 @@ class QuizBot(discord.AutoShardedClient):
         return ((guild_id >> 22) % self.shard_count) in self.shard_ids
 
     async def setup_hook(self) -> None:
-        # setup_hook runs once per process; on_ready can fire again after every reconnect.
+        # setup_hook runs once per process; a shard's READY can come again after every reconnect.
         self.add_dynamic_items(CoreButton, CoreSelect)
+        # No reveal until the threads have been read back (on_shard_ready): answers posted while no process
+        # was listening must reach the ballot.
+        self.runtime.engine.hold_reveals(PLATFORM)
         if self.start_scheduler:
             await self.runtime.scheduler.start()
 
-    async def on_ready(self) -> None:
+    async def on_shard_ready(self, shard_id: int) -> None:
         # READY follows a new session: at start, or when Discord would not resume the old one. Gateway events
         # are never replayed to a new session, so whatever members did while no process was listening (the
         # bot was down, or died before handling a message) is read back from the open rounds' threads.
-        task = asyncio.create_task(self.catch_up())
+        self._caught_up.discard(shard_id)
+        task = asyncio.create_task(self._catch_up_shard(shard_id))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def catch_up(self) -> int:
-        """Hand the core every answer, edit and deletion in open rounds' threads that it has not seen.
-        Safe to repeat and to run beside live events: the core takes each member's first message once."""
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        # What members do until the shard is back may never reach us as events: hold reveals until it resumes
+        # (Discord replays the gap) or its new session has been caught up.
+        self._caught_up.discard(shard_id)
+        self.runtime.engine.hold_reveals(PLATFORM)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._caught_up.add(shard_id)
+        await self._release_if_caught_up()
+
+    async def _catch_up_shard(self, shard_id: int) -> None:
+        await self.catch_up(shard_id)
+        self._caught_up.add(shard_id)
+        await self._release_if_caught_up()
+
+    async def _release_if_caught_up(self) -> None:
+        if not self.shards or any(sid not in self._caught_up for sid in self.shards):
+            return
+        if self.runtime.engine.reveals_held(PLATFORM):
+            self.runtime.engine.release_reveals(PLATFORM)
+            if self.start_scheduler:
+                await self.runtime.scheduler.wake()  # the reveals that waited for us are due now
+
+    async def catch_up(self, shard_id: int | None = None) -> int:
+        """Hand the core every answer, edit and deletion in open rounds' threads that it has not seen (in one
+        shard's servers, or all of ours). Safe to repeat and to run beside live events: the core takes each
+        member's first message once."""
         handled = 0
         try:
             opened = await self.runtime.engine.open_threads(PLATFORM)
@@ -104,7 +134,10 @@ class QuizBot(discord.AutoShardedClient):
             log.exception("could not list open rounds to catch up on")
             return 0
         for ch, rnd, recorded in opened:
-            if not self.serves_guild(int(ch.space_id)):
+            guild_id = int(ch.space_id)
+            if not self.serves_guild(guild_id):
+                continue
+            if shard_id is not None and self.shard_count and (guild_id >> 22) % self.shard_count != shard_id:
                 continue
             try:
                 handled += await self._catch_up_thread(ch, rnd, recorded)
@@ -134,12 +167,17 @@ class QuizBot(discord.AutoShardedClient):
             for message_id in by_message.keys() - present:
                 await self.core.handle(MessageDeleted(place, message_id))
                 handled += 1
+        deadline = rnd.reveal_at
         for m in members:
             known = by_message.get(str(m.id))
             actor = self.actor(m.author, int(ch.space_id))
             if known is None:
+                if deadline is not None and m.created_at > deadline:
+                    continue  # posted after the answer window, while we were away: not an answer
                 responses = await self.core.handle(MessagePosted(actor, place, str(m.id), m.content))
             elif known.text != m.content:
+                if deadline is not None and m.edited_at is not None and m.edited_at > deadline:
+                    continue  # edited after the window closed: the answer stays as it was in time
                 responses = await self.core.handle(MessageEdited(actor, place, str(m.id), m.content))
             elif not any(r.me and str(r.emoji) == REACTIONS["recorded"] for r in m.reactions):
                 # Recorded by a process that died before it could say so.

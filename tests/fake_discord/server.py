@@ -292,6 +292,9 @@ class FakeDiscord:
         self.interactions: list[Interaction] = []
         self.events: list[str] = []  # names of every gateway dispatch, for timeout diagnostics
 
+        # Where message ids and timestamps take their time from: set it to the bot's clock when a test
+        # compares message times with the bot's deadlines (before creating anything, as ids only go up).
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._last_ts = 0
         self._increment = itertools.count()
         self._users: dict[str, JSON] = {}
@@ -448,7 +451,7 @@ class FakeDiscord:
 
     def snowflake(self) -> str:
         """A fresh id shaped like Discord's, so code that reads timestamps or shards from ids still works."""
-        now = int(time.time() * 1000) - DISCORD_EPOCH_MS
+        now = int(self.clock().timestamp() * 1000) - DISCORD_EPOCH_MS
         self._last_ts = max(now, self._last_ts + 1)
         return str((self._last_ts << 22) | (1 << 17) | (next(self._increment) & 0xFFF))
 
@@ -705,7 +708,7 @@ class FakeDiscord:
         msg = self._messages[str(message_id)]
         assert msg["channel_id"] == str(channel_id), "message is in another channel"
         msg["content"] = content
-        msg["edited_timestamp"] = _now_iso()
+        msg["edited_timestamp"] = self.clock().isoformat()
         msg["mentions"] = self._mentions(content, msg.get("guild_id"))
         await self._dispatch_message("MESSAGE_UPDATE", msg)
 
@@ -1030,7 +1033,7 @@ class FakeDiscord:
             "type": type_,
             "author": copy.deepcopy(author),
             "content": content,
-            "timestamp": _now_iso(),
+            "timestamp": self.clock().isoformat(),
             "edited_timestamp": None,
             "tts": False,
             "mention_everyone": False,
@@ -1814,7 +1817,7 @@ class FakeDiscord:
             fields["flags"] = (msg["flags"] & ~4) | (fields["flags"] & 4)
         msg.update(fields)
         msg["flags"] &= ~LOADING
-        msg["edited_timestamp"] = _now_iso()
+        msg["edited_timestamp"] = self.clock().isoformat()
         msg["mentions"] = self._mentions(msg["content"], msg.get("guild_id"), body.get("allowed_mentions"))
         if not msg["flags"] & EPHEMERAL:
             await self._dispatch_message("MESSAGE_UPDATE", msg)
