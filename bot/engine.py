@@ -404,12 +404,14 @@ class Engine:
             taken = await round_store.take(conn, r.id, [], RoundState.POSTING, self.owner, now, self.lease())
         if taken is not None:
             item = PostItem(ch, taken.slot, taken.scheduled, taken.due_at, "")
-            _, record = await self._send_post(ch, taken.id, item, question)
+            # The earlier attempt may have reached the platform before it died or its call failed: the
+            # adapter checks for the post's key since the round fell due before posting it again.
+            _, record = await self._send_post(ch, taken.id, item, question, maybe_sent_since=taken.due_at)
             if record is not None:
                 await self._record_posts([record])
 
     async def _send_post(
-        self, ch: Channel, rid: int, item: PostItem, q: Question
+        self, ch: Channel, rid: int, item: PostItem, q: Question, *, maybe_sent_since: datetime | None = None
     ) -> tuple[PostOutcome, dict[str, object] | None]:
         """Send one daily post. Returns its outcome and, if it went out, the record that opens its round."""
         now = self.now()
@@ -422,7 +424,10 @@ class Engine:
         )  # fmt: skip
         try:
             sent = await self.platform(ch).send(
-                ch, messages.daily_post(ch, shown, q, self.topic_title(q.topic)), key=f"p{rid}"
+                ch,
+                messages.daily_post(ch, shown, q, self.topic_title(q.topic)),
+                key=f"p{rid}",
+                maybe_sent_since=maybe_sent_since,
             )
         except PlatformError as exc:
             if exc.permanent:
@@ -506,6 +511,8 @@ class Engine:
             )
             if taken is None:
                 return False
+            # Taking over a reveal whose lease ran out: some of its messages may be in the thread already.
+            retry = _since(r) if r.state == RoundState.REVEALING else None
             ballot_answers = await answer_store.number(conn, round_id)
             ch = await channel_store.get(conn, taken.channel_id)
         assert ch is not None
@@ -516,21 +523,27 @@ class Engine:
         try:
             if taken.answer_mode == "blind":
                 for a in ballot_answers:
-                    await self.platform(ch).send(ch, messages.published_answer(a), thread, key=f"r{round_id}a{a.id}")
+                    await self.platform(ch).send(
+                        ch, messages.published_answer(a), thread, key=f"r{round_id}a{a.id}", maybe_sent_since=retry
+                    )
             if q is not None:
-                await self.platform(ch).send(ch, messages.reveal(q), thread, key=f"r{round_id}q")
+                await self.platform(ch).send(
+                    ch, messages.reveal(q), thread, key=f"r{round_id}q", maybe_sent_since=retry
+                )
             else:
                 await self.platform(ch).send(
                     ch,
                     messages.say(f"The question {taken.question_id} is no longer in the bank."),
                     thread,
                     key=f"r{round_id}q",
+                    maybe_sent_since=retry,
                 )
             await self.platform(ch).send(
                 ch,
                 messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone, hints),
                 thread,
                 key=f"r{round_id}b",
+                maybe_sent_since=retry,
             )
         except PlatformError as exc:
             if exc.permanent:
@@ -577,11 +590,14 @@ class Engine:
     async def close(self, round_id: int, *, early: bool = False) -> bool:
         now = self.now()
         async with self.tx() as conn:
+            before = await round_store.get(conn, round_id)
             taken = await round_store.take(
                 conn, round_id, [RoundState.REVEALED], RoundState.CLOSING, self.owner, now, self.lease()
             )
-            if taken is None:
+            if taken is None or before is None:
                 return False
+            # Taking over a close whose lease ran out: its results may be in the thread already.
+            retry = _since(before) if before.state == RoundState.CLOSING else None
             ch = await channel_store.get(conn, taken.channel_id)
             assert ch is not None
             final = await answer_store.for_round(conn, round_id)
@@ -601,6 +617,7 @@ class Engine:
                 messages.results(final, score.totals, score.top_answer_ids, streaks),
                 taken.thread_id,
                 key=f"c{round_id}",
+                maybe_sent_since=retry,
             )
         except PlatformError as exc:
             if not exc.permanent:
@@ -665,7 +682,8 @@ class Engine:
     async def _leaderboard(self, ch: Channel, slot: Slot) -> None:
         now = self.now()
         async with self.tx() as conn:
-            if not await round_store.claim(conn, ch.id, "leaderboard", slot.key, self.owner, now, self.lease()):
+            claimed = await round_store.claim(conn, ch.id, "leaderboard", slot.key, self.owner, now, self.lease())
+            if claimed is None:
                 return
             rows = await score_store.leaderboard_between(conn, [ch.id], slot.at - timedelta(days=7), slot.at, limit=10)
         msg = messages.standings(
@@ -676,7 +694,9 @@ class Engine:
         )
         msg = await self._with_card(ch, slot, rows, msg)
         try:
-            await self.platform(ch).send(ch, msg, key=f"l{ch.id}:{slot.key}")
+            # A claim taken over from an attempt that never finished: the board may be out already.
+            retry = slot.at if claimed == "taken over" else None
+            await self.platform(ch).send(ch, msg, key=f"l{ch.id}:{slot.key}", maybe_sent_since=retry)
         except PlatformError as exc:
             if exc.permanent:
                 await self._lost_channel(ch, None, str(exc))
@@ -724,6 +744,11 @@ class PostItem:
 
 
 T = TypeVar("T")
+
+
+def _since(r: Round) -> datetime:
+    """The earliest a round's reveal or results can have gone out: not before its question was posted."""
+    return r.posted_at or r.due_at
 
 
 async def _each(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int = CONCURRENCY) -> None:

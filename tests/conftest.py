@@ -123,7 +123,13 @@ class RecordingPlatform:
     counter: int = 0
 
     async def send(
-        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+        self,
+        channel: Channel,
+        message: Message,
+        thread_id: str | None = None,
+        *,
+        key: str | None = None,
+        maybe_sent_since: datetime | None = None,
     ) -> Sent:
         if self.fail_next:
             raise self.fail_next.pop(0)
