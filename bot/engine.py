@@ -675,7 +675,7 @@ class Engine:
         if not candidates:
             return
         async with self.read() as conn:
-            done = await round_store.claimed_periods(conn, "leaderboard", {slot.key for _, slot in candidates})
+            done = await round_store.claimed_periods(conn, "leaderboard", {slot.key for _, slot in candidates}, now)
         todo = [(ch, slot) for ch, slot in candidates if (ch.id, slot.key) not in done]
         await _each(todo, lambda item: self._leaderboard(item[0], item[1]))
 

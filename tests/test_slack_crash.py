@@ -201,3 +201,25 @@ async def test_a_lookup_the_bot_may_not_make_pauses_the_channel_like_the_post_wo
     assert f.messages(w.channel) == []
     dms = [c for c in f.calls_to("chat.postMessage") if c.get("channel") == w.admin]
     assert len(dms) == 1 and "not_in_channel" in str(dms[0])
+
+
+async def test_weekly_board_that_reached_slack_before_the_process_died_is_not_posted_again(
+    ws: Workspace,  # noqa: F811
+    second: Runtime,
+    clock: ManualClock,
+) -> None:
+    w, f = ws, ws.fake
+    await said(w, await w.slack.slash("/quiz", "admin setup", w.admin, w.channel))
+    clock.set(clock.now().replace(hour=17, minute=0, second=0) + timedelta(days=4))  # Friday 17:00
+    await die_during(f, "chat.postMessage", w.runtime.engine.tick())
+    [board] = await f.wait_for(lambda: f.messages(w.channel))
+    [key] = keys([board])
+    assert key.startswith("l")
+
+    clock.advance(LEASE)
+    await second.engine.tick()
+    assert f.messages(w.channel) == [board] and len(f.calls_to("chat.postMessage")) == 1
+    assert len(f.calls_to("conversations.history")) == 1
+    clock.advance(LEASE)
+    await second.engine.tick()  # the claim is done now: nothing more to do
+    assert f.messages(w.channel) == [board] and len(f.calls_to("conversations.history")) == 1

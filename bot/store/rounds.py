@@ -272,11 +272,20 @@ async def create_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict
     return {r.channel_id: r.id for r in (await conn.execute(stmt, params)).all()}
 
 
-async def claimed_periods(conn: AsyncConnection, kind: str, periods: Iterable[str]) -> set[tuple[int, str]]:
+async def claimed_periods(
+    conn: AsyncConnection, kind: str, periods: Iterable[str], now: datetime
+) -> set[tuple[int, str]]:
+    """The (channel, period) pairs among ``periods`` that need nothing from us: done, or claimed under a lease
+    that still runs. A claim whose holder died (or whose platform call failed) is left out once its lease has
+    run out, so the next sweep takes it over (``claim``) instead of leaving the period undone for good."""
     keys = sorted(set(periods))
     if not keys:
         return set()
-    q = select(claims.c.channel_id, claims.c.period).where(claims.c.kind == kind, claims.c.period.in_(keys))
+    q = select(claims.c.channel_id, claims.c.period).where(
+        claims.c.kind == kind,
+        claims.c.period.in_(keys),
+        or_(claims.c.done_at.is_not(None), claims.c.lease_until >= now),
+    )
     return {(r.channel_id, r.period) for r in (await conn.execute(q)).all()}
 
 
