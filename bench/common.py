@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,13 @@ class NullPlatform:
         return True
 
     async def send(
-        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+        self,
+        channel: Channel,
+        message: Message,
+        thread_id: str | None = None,
+        *,
+        key: str | None = None,
+        maybe_sent_since: datetime | None = None,
     ) -> Sent:
         self.sent += 1
         self._n += 1

@@ -43,7 +43,13 @@ class LimitedPlatform(NullPlatform):
         self.lock = asyncio.Lock()
 
     async def send(
-        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+        self,
+        channel: Channel,
+        message: Message,
+        thread_id: str | None = None,
+        *,
+        key: str | None = None,
+        maybe_sent_since: datetime | None = None,
     ) -> Sent:
         async with self.lock:
             now = time.perf_counter()

@@ -443,12 +443,14 @@ class Engine:
             taken = await round_store.take(conn, r.id, [], RoundState.POSTING, self.owner, now, self.lease())
         if taken is not None:
             item = PostItem(ch, taken.slot, taken.scheduled, taken.due_at, "")
-            _, record = await self._send_post(ch, taken.id, item, question)
+            # The earlier attempt may have reached the platform before it died or its call failed: the
+            # adapter checks for the post's key since the round fell due before posting it again.
+            _, record = await self._send_post(ch, taken.id, item, question, maybe_sent_since=taken.due_at)
             if record is not None:
                 await self._record_posts([record])
 
     async def _send_post(
-        self, ch: Channel, rid: int, item: PostItem, q: Question
+        self, ch: Channel, rid: int, item: PostItem, q: Question, *, maybe_sent_since: datetime | None = None
     ) -> tuple[PostOutcome, dict[str, object] | None]:
         """Send one daily post. Returns its outcome and, if it went out, the record that opens its round."""
         now = self.now()
@@ -461,7 +463,10 @@ class Engine:
         )  # fmt: skip
         try:
             sent = await self.platform(ch).send(
-                ch, messages.daily_post(ch, shown, q, self.topic_title(q.topic)), key=f"p{rid}"
+                ch,
+                messages.daily_post(ch, shown, q, self.topic_title(q.topic)),
+                key=f"p{rid}",
+                maybe_sent_since=maybe_sent_since,
             )
         except PlatformError as exc:
             if exc.permanent:
@@ -545,6 +550,8 @@ class Engine:
             )
             if taken is None:
                 return False
+            # Taking over a reveal whose lease ran out: some of its messages may be in the thread already.
+            retry = _since(r) if r.state == RoundState.REVEALING else None
             ballot_answers = await answer_store.number(conn, round_id)
             ch = await channel_store.get(conn, taken.channel_id)
         assert ch is not None
@@ -555,21 +562,27 @@ class Engine:
         try:
             if taken.answer_mode == "blind":
                 for a in ballot_answers:
-                    await self.platform(ch).send(ch, messages.published_answer(a), thread, key=f"r{round_id}a{a.id}")
+                    await self.platform(ch).send(
+                        ch, messages.published_answer(a), thread, key=f"r{round_id}a{a.id}", maybe_sent_since=retry
+                    )
             if q is not None:
-                await self.platform(ch).send(ch, messages.reveal(q), thread, key=f"r{round_id}q")
+                await self.platform(ch).send(
+                    ch, messages.reveal(q), thread, key=f"r{round_id}q", maybe_sent_since=retry
+                )
             else:
                 await self.platform(ch).send(
                     ch,
                     messages.say(f"The question {taken.question_id} is no longer in the bank."),
                     thread,
                     key=f"r{round_id}q",
+                    maybe_sent_since=retry,
                 )
             await self.platform(ch).send(
                 ch,
                 messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone, hints),
                 thread,
                 key=f"r{round_id}b",
+                maybe_sent_since=retry,
             )
         except PlatformError as exc:
             if exc.permanent:
@@ -616,11 +629,14 @@ class Engine:
     async def close(self, round_id: int, *, early: bool = False) -> bool:
         now = self.now()
         async with self.tx() as conn:
+            before = await round_store.get(conn, round_id)
             taken = await round_store.take(
                 conn, round_id, [RoundState.REVEALED], RoundState.CLOSING, self.owner, now, self.lease()
             )
-            if taken is None:
+            if taken is None or before is None:
                 return False
+            # Taking over a close whose lease ran out: its results may be in the thread already.
+            retry = _since(before) if before.state == RoundState.CLOSING else None
             ch = await channel_store.get(conn, taken.channel_id)
             assert ch is not None
             final = await answer_store.for_round(conn, round_id)
@@ -640,6 +656,7 @@ class Engine:
                 messages.results(final, score.totals, score.top_answer_ids, streaks),
                 taken.thread_id,
                 key=f"c{round_id}",
+                maybe_sent_since=retry,
             )
         except PlatformError as exc:
             if not exc.permanent:
@@ -697,14 +714,15 @@ class Engine:
         if not candidates:
             return
         async with self.read() as conn:
-            done = await round_store.claimed_periods(conn, "leaderboard", {slot.key for _, slot in candidates})
+            done = await round_store.claimed_periods(conn, "leaderboard", {slot.key for _, slot in candidates}, now)
         todo = [(ch, slot) for ch, slot in candidates if (ch.id, slot.key) not in done]
         await _each(todo, lambda item: self._leaderboard(item[0], item[1]))
 
     async def _leaderboard(self, ch: Channel, slot: Slot) -> None:
         now = self.now()
         async with self.tx() as conn:
-            if not await round_store.claim(conn, ch.id, "leaderboard", slot.key, self.owner, now, self.lease()):
+            claimed = await round_store.claim(conn, ch.id, "leaderboard", slot.key, self.owner, now, self.lease())
+            if claimed is None:
                 return
             rows = await score_store.leaderboard_between(conn, [ch.id], slot.at - timedelta(days=7), slot.at, limit=10)
         msg = messages.standings(
@@ -715,7 +733,9 @@ class Engine:
         )
         msg = await self._with_card(ch, slot, rows, msg)
         try:
-            await self.platform(ch).send(ch, msg, key=f"l{ch.id}:{slot.key}")
+            # A claim taken over from an attempt that never finished: the board may be out already.
+            retry = slot.at if claimed == "taken over" else None
+            await self.platform(ch).send(ch, msg, key=f"l{ch.id}:{slot.key}", maybe_sent_since=retry)
         except PlatformError as exc:
             if exc.permanent:
                 await self._lost_channel(ch, None, str(exc))
@@ -766,6 +786,11 @@ class PostItem:
 
 
 T = TypeVar("T")
+
+
+def _since(r: Round) -> datetime:
+    """The earliest a round's reveal or results can have gone out: not before its question was posted."""
+    return r.posted_at or r.due_at
 
 
 async def _each(items: Sequence[T], work: Callable[[T], Awaitable[None]], limit: int = CONCURRENCY) -> None:

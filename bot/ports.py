@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from bot.events import Place
@@ -29,13 +30,24 @@ class Platform(Protocol):
     name: str
 
     async def send(
-        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+        self,
+        channel: Channel,
+        message: Message,
+        thread_id: str | None = None,
+        *,
+        key: str | None = None,
+        maybe_sent_since: datetime | None = None,
     ) -> Sent:
         """Post to the channel, or into a thread of it. Raises PlatformError.
 
         ``key`` (at most 25 characters) names this message for the platform's duplicate check, where it has one
         (Discord's enforced nonce, kept for a few minutes): a step retried after a crash that sends the same key
-        again gets the first message back instead of posting a second one."""
+        again gets the first message back instead of posting a second one.
+
+        ``maybe_sent_since`` says this keyed send repeats a step that an earlier attempt (perhaps by a process
+        that died since) may already have carried out, no earlier than that time. A platform without a duplicate
+        check of its own (Slack) then looks for the key among the messages since before posting; one whose key
+        check already covers it (Discord) can ignore it."""
         ...
 
     async def notify_admins(self, channel: Channel, message: Message) -> None:

@@ -127,7 +127,13 @@ class RecordingPlatform:
     checked: list[Place] = field(default_factory=list)
 
     async def send(
-        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+        self,
+        channel: Channel,
+        message: Message,
+        thread_id: str | None = None,
+        *,
+        key: str | None = None,
+        maybe_sent_since: datetime | None = None,
     ) -> Sent:
         if self.fail_next:
             raise self.fail_next.pop(0)

@@ -50,6 +50,7 @@ class Workspace:
 @pytest.fixture
 async def ws(fake_slack: FakeSlackWebAPI, tmp_path: Path, bank: Bank, clock: ManualClock) -> AsyncIterator[Workspace]:
     f = fake_slack
+    f.ts_clock = lambda: clock.now().timestamp()  # message timestamps in the bot's time, as on real Slack
     channel = f.add_channel("daily-questions")
     admin = f.add_user("ada", admin=True)
     ann, ben, cat = (f.add_user(n) for n in ("ann", "ben", "cat"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
@@ -131,7 +132,13 @@ class DiscordPlatform:
         return await classified(lambda: self.bot.fetch_channel(channel_id))
 
     async def send(
-        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+        self,
+        channel: Channel,
+        message: Message,
+        thread_id: str | None = None,
+        *,
+        key: str | None = None,
+        maybe_sent_since: datetime | None = None,
     ) -> Sent:
         target = await self._messageable(int(thread_id or channel.channel_id))
         kwargs = to_kwargs(message)

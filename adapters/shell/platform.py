@@ -8,6 +8,7 @@ import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from adapters.shell.render import render
@@ -68,7 +69,13 @@ class ShellPlatform:
             self.ballot = {i: (msg.select.custom_id, o.value) for i, o in enumerate(msg.select.options, start=1)}
 
     async def send(
-        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+        self,
+        channel: Channel,
+        message: Message,
+        thread_id: str | None = None,
+        *,
+        key: str | None = None,
+        maybe_sent_since: datetime | None = None,
     ) -> Sent:
         mid = self.next_id()
         self.sent.append((thread_id, message))

@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.health import serve_health
 from adapters.slack.app import build_app, web_app
+from adapters.slack.catchup import catch_up
 from adapters.slack.platform import SlackPlatform
 from bot.config import Config
 from bot.runtime import build
@@ -70,6 +71,7 @@ async def main(config: Config) -> int:
     installation_store = None
     oauth_settings = None
     health = None
+    caught_up: asyncio.Task[int] | None = None
     client = web_client(bot_token, api_url)
 
     async def client_for(team_id: str) -> AsyncWebClient:
@@ -113,6 +115,9 @@ async def main(config: Config) -> int:
             installation_store=installation_store,
         )
         await runtime.scheduler.start()
+        # Answers left in open rounds' threads while nothing listened (Slack gives up redelivering after about
+        # an hour): read back once at start, beside the live events, in either mode.
+        caught_up = asyncio.create_task(catch_up(runtime, client_for))
         socket_handler: Any = None
 
         async def connection() -> str | None:
@@ -140,6 +145,8 @@ async def main(config: Config) -> int:
             finally:
                 await runner.cleanup()
     finally:
+        if caught_up is not None:
+            caught_up.cancel()
         if health is not None:
             await health.cleanup()
         await runtime.close()

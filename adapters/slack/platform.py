@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -49,9 +50,14 @@ _NOT_A_CHANNEL = "The daily question runs in a channel, not in a direct message:
 ClientFor = Callable[[str], Awaitable[AsyncWebClient]]
 
 # Keyed posts (a round's question, reveal, ballot, results; the weekly board) carry their key as message metadata,
-# so a post whose outcome we never learnt can be found again instead of posted twice.
+# so a post that an earlier attempt may have made (a call that timed out, a process that died before recording
+# it) can be found again instead of posted twice: chat.postMessage has no idempotency key of its own.
 METADATA_EVENT = "interview_bot_post"
-UNSURE_KEYS_KEPT = 10_000
+# Looked for from this long before the step's earliest time: Slack's clock and ours may disagree a little.
+CLOCK_SLACK = timedelta(minutes=5)
+LOOKUP_PAGE = 200
+# A retried step is given up after the late-post grace; no channel gets anywhere near this many messages in it.
+LOOKUP_PAGES = 20
 
 
 async def classified(call: Callable[[], Awaitable[T]]) -> T:
@@ -72,10 +78,6 @@ class SlackPlatform:
         # One workspace: always the same client. Many (OAuth): the installation's bot token per team.
         self.client_for = client_for
         self.admins = admins or []
-        # Keys of posts that failed in a way that may have reached Slack anyway (a timeout, a dropped
-        # connection, a 5xx): chat.postMessage has no idempotency key, so before posting such a key again we
-        # look for it in the channel. Kept in memory: across a crash of this process the gap stays open.
-        self._unsure: dict[str, None] = {}
 
     def owns(self, channel: Channel) -> bool:
         return True
@@ -118,7 +120,13 @@ class SlackPlatform:
         return None
 
     async def send(
-        self, channel: Channel, message: Message, thread_id: str | None = None, *, key: str | None = None
+        self,
+        channel: Channel,
+        message: Message,
+        thread_id: str | None = None,
+        *,
+        key: str | None = None,
+        maybe_sent_since: datetime | None = None,
     ) -> Sent:
         client = await self.client_for(channel.space_id)
         kwargs: dict[str, Any] = {"channel": channel.channel_id, "unfurl_links": False, "unfurl_media": False}
@@ -126,22 +134,15 @@ class SlackPlatform:
             kwargs["thread_ts"] = thread_id
         if key is not None:
             kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": key}}
-            if key in self._unsure:
-                found = await self._find_keyed(client, channel.channel_id, thread_id, key)
+            if maybe_sent_since is not None:
+                # A retry, by this process or one that took over after a crash: the memory of what went out is
+                # Slack's own channel, so it survives both. Raises when Slack cannot be asked: the core then
+                # retries the step later rather than risk posting it twice.
+                found = await self._find_keyed(client, channel.channel_id, thread_id, key, maybe_sent_since)
                 if found is not None:
-                    del self._unsure[key]
-                    log.info("post %s had reached %s before its call failed; not posting it again", key, channel.label)
+                    log.info("post %s had reached %s already; not posting it again", key, channel.label)
                     return Sent(found, found if message.thread_name else None)
-        try:
-            response = await classified(lambda: client.chat_postMessage(**kwargs, **to_message(message)))
-        except PlatformError as exc:
-            if key is not None and _maybe_delivered(exc.__cause__):
-                self._unsure[key] = None
-                while len(self._unsure) > UNSURE_KEYS_KEPT:
-                    del self._unsure[next(iter(self._unsure))]
-            raise
-        if key is not None:
-            self._unsure.pop(key, None)
+        response = await classified(lambda: client.chat_postMessage(**kwargs, **to_message(message)))
         ts = str(response["ts"])
         if message.image is not None:
             # The text is posted first, so a failed upload (no files:write scope, a size limit) loses nothing.
@@ -149,23 +150,52 @@ class SlackPlatform:
         # On Slack a thread is the replies to a message: its id is the parent's ts.
         return Sent(ts, ts if message.thread_name else None)
 
-    async def _find_keyed(self, client: AsyncWebClient, channel_id: str, thread_id: str | None, key: str) -> str | None:
-        """The ts of our message carrying this key among the latest in the channel (or thread), if any. A failed
-        look-up is logged and answers None: then the post goes out again, as it would have without it."""
-        try:
-            if thread_id:
-                found = await client.conversations_replies(
-                    channel=channel_id, ts=thread_id, limit=200, include_all_metadata=True
-                )
-            else:
-                found = await client.conversations_history(channel=channel_id, limit=50, include_all_metadata=True)
-        except (SlackApiError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-            log.warning("could not check %s for post %s before posting it again: %s", channel_id, key, exc)
-            return None
-        for msg in found.get("messages") or []:
-            meta = msg.get("metadata") or {}
-            if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
-                return str(msg["ts"])
+    async def _find_keyed(
+        self, client: AsyncWebClient, channel_id: str, thread_id: str | None, key: str, since: datetime
+    ) -> str | None:
+        """The ts of our message carrying this key, posted in the channel (or the thread) since ``since``.
+
+        Cheap: only messages after ``since`` (less a margin for clock differences) are listed, 200 a page, and
+        a retried step is at most hours old. Failures: a connection problem, a 5xx or a rate limit the client
+        could not wait out raise a passing PlatformError, so the step is retried by a later sweep and nothing
+        is posted blind; an error that would stop the post too (channel gone, bot removed) raises a permanent
+        one. Two answer None, and the post goes out: ``thread_not_found`` (the parent is gone, nothing to
+        duplicate) and ``missing_scope`` (an install without channels:history can never check: a possible
+        duplicate is better than a daily question that never comes)."""
+        oldest = f"{(since - CLOCK_SLACK).timestamp():.6f}"
+        args: dict[str, Any] = {
+            "channel": channel_id,
+            "oldest": oldest,
+            "limit": LOOKUP_PAGE,
+            "include_all_metadata": True,
+        }
+        if thread_id:
+            args["ts"] = thread_id
+        listing = client.conversations_replies if thread_id else client.conversations_history
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            if cursor:
+                args["cursor"] = cursor
+            try:
+                page = await classified(lambda: listing(**args))
+            except PlatformError as exc:
+                error = exc.__cause__.response.get("error") if isinstance(exc.__cause__, SlackApiError) else None
+                if error in ("thread_not_found", "missing_scope"):
+                    log.warning("could not check %s for post %s (%s); posting it", channel_id, key, error)
+                    return None
+                raise PlatformError(
+                    f"could not check for an earlier copy of {key}: {exc}", permanent=exc.permanent
+                ) from exc.__cause__
+            for msg in page.get("messages") or []:
+                meta = msg.get("metadata") or {}
+                if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                    return str(msg["ts"])
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+            if cursor is None:
+                return None
+        log.warning(
+            "post %s not in the last %d messages of %s; posting it", key, LOOKUP_PAGE * LOOKUP_PAGES, channel_id
+        )
         return None
 
     async def notify_admins(self, channel: Channel, message: Message) -> None:
@@ -186,14 +216,6 @@ class SlackPlatform:
         channel = str(opened["channel"]["id"])
         payload = to_message(message)
         await classified(lambda: client.chat_postMessage(channel=channel, unfurl_links=False, **payload))
-
-
-def _maybe_delivered(cause: BaseException | None) -> bool:
-    """Whether a failed call may still have been carried out by Slack: no answer came back (timeout, dropped
-    connection), or Slack failed on its side (5xx). An error Slack answered with (``ok: false``, 429) did not post."""
-    if isinstance(cause, SlackApiError):
-        return int(getattr(cause.response, "status_code", 200) or 200) >= 500
-    return isinstance(cause, (aiohttp.ClientError, TimeoutError, OSError))
 
 
 async def share_image(

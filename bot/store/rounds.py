@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -158,8 +158,9 @@ async def held_round_ids(
 
 async def claim(
     conn: AsyncConnection, channel_pk: int, kind: str, period: str, owner: str, now: datetime, lease_until: datetime
-) -> bool:
-    """Claim a one-off transition (the weekly leaderboard post) for a period; True if it is ours to do."""
+) -> Literal["new", "taken over"] | None:
+    """Claim a one-off transition (the weekly leaderboard post) for a period. None if it is not ours to do;
+    "taken over" when an earlier claim never finished, so its platform work may have happened already."""
     stmt = (
         insert(conn, claims)
         .values(channel_id=channel_pk, kind=kind, period=period, owner=owner, lease_until=lease_until)
@@ -167,7 +168,7 @@ async def claim(
         .returning(claims.c.id)
     )
     if (await conn.execute(stmt)).first() is not None:
-        return True
+        return "new"
     # Someone claimed it before: take it over only if they never finished and their lease ran out.
     stmt2 = (
         update(claims)
@@ -181,7 +182,7 @@ async def claim(
         .values(owner=owner, lease_until=lease_until)
         .returning(claims.c.id)
     )
-    return (await conn.execute(stmt2)).first() is not None
+    return "taken over" if (await conn.execute(stmt2)).first() is not None else None
 
 
 async def claim_done(conn: AsyncConnection, channel_pk: int, kind: str, period: str, now: datetime) -> None:
@@ -275,11 +276,20 @@ _CREATE = prebuilt(
 )
 
 
-async def claimed_periods(conn: AsyncConnection, kind: str, periods: Iterable[str]) -> set[tuple[int, str]]:
+async def claimed_periods(
+    conn: AsyncConnection, kind: str, periods: Iterable[str], now: datetime
+) -> set[tuple[int, str]]:
+    """The (channel, period) pairs among ``periods`` that need nothing from us: done, or claimed under a lease
+    that still runs. A claim whose holder died (or whose platform call failed) is left out once its lease has
+    run out, so the next sweep takes it over (``claim``) instead of leaving the period undone for good."""
     keys = sorted(set(periods))
     if not keys:
         return set()
-    q = select(claims.c.channel_id, claims.c.period).where(claims.c.kind == kind, claims.c.period.in_(keys))
+    q = select(claims.c.channel_id, claims.c.period).where(
+        claims.c.kind == kind,
+        claims.c.period.in_(keys),
+        or_(claims.c.done_at.is_not(None), claims.c.lease_until >= now),
+    )
     return {(r.channel_id, r.period) for r in (await conn.execute(q)).all()}
 
 
@@ -402,9 +412,7 @@ async def for_threads(conn: AsyncConnection, keys: Collection[ThreadKey]) -> dic
     return out
 
 
-async def with_places(
-    conn: AsyncConnection, round_ids: Collection[int]
-) -> dict[int, tuple[Round, str, str, str]]:
+async def with_places(conn: AsyncConnection, round_ids: Collection[int]) -> dict[int, tuple[Round, str, str, str]]:
     """Rounds by id, locked, with their channel's platform, space and platform channel id: one query."""
     if not round_ids:
         return {}

@@ -411,6 +411,11 @@ class FakeSlackWebAPI:
         """
         self._ids = itertools.count(1)
         self._ts_counter = itertools.count(1)
+        # Where message timestamps come from: by default a counter from a fixed epoch. A test that runs the bot
+        # on a manual clock sets this to that clock (seconds since the epoch), so that, as on real Slack, a
+        # message's ts is the time it was posted in the bot's world and ``oldest`` filters mean something.
+        self.ts_clock: Callable[[], float] | None = None
+        self._last_ts_micros = 0
         self.team_id: str = self._new_id("T")
         self.team_name = team_name
         self.team_domain = team_domain
@@ -517,6 +522,10 @@ class FakeSlackWebAPI:
 
         Bot posts and the user messages built by ``SlackClient`` share this clock, so thread order is stable.
         """
+        if self.ts_clock is not None:
+            micros = max(int(self.ts_clock() * 1_000_000), self._last_ts_micros + _TS_STEP_MICROS)
+            self._last_ts_micros = micros
+            return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
         micros = next(self._ts_counter) * _TS_STEP_MICROS
         return f"{_TS_EPOCH + micros // 1_000_000}.{micros % 1_000_000:06d}"
 
@@ -1184,18 +1193,33 @@ class FakeSlackWebAPI:
         """A message as history and replies list it: metadata only when include_all_metadata is asked for."""
         return {k: copy.deepcopy(v) for k, v in msg.items() if k != "channel" and (metadata or k != "metadata")}
 
+    def _page(self, msgs: list[JsonDict], params: JsonDict, default_limit: int) -> JsonDict:
+        """One page of a listing: messages after ``oldest`` (exclusive, as Slack), ``limit`` of them from the
+        ``cursor`` on (the fake's cursor is simply an offset), and the cursor of the next page if there is one."""
+        if params.get("oldest"):
+            oldest = _ts_key(str(params["oldest"]))
+            msgs = [m for m in msgs if _ts_key(m["ts"]) > oldest]
+        limit = int(params.get("limit") or default_limit)
+        start = int(params.get("cursor") or 0)
+        meta = _truthy(params.get("include_all_metadata"))
+        page = [self._as_listed(m, meta) for m in msgs[start : start + limit]]
+        more = len(msgs) > start + limit
+        return {
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
     async def _conversations_history(self, params: JsonDict) -> JsonDict:
         """The channel's top-level messages (and thread broadcasts), newest first."""
         ch = self._readable(params.get("channel"))
-        limit = int(params.get("limit") or 100)
         top = [
             m
             for m in self._messages.get(ch.id, [])
             if not m.get("thread_ts") or m["thread_ts"] == m["ts"] or m.get("subtype") == "thread_broadcast"
         ]
         top.sort(key=lambda m: _ts_key(m["ts"]), reverse=True)
-        meta = _truthy(params.get("include_all_metadata"))
-        return {"messages": [self._as_listed(m, meta) for m in top[:limit]], "has_more": len(top) > limit}
+        return self._page(top, params, 100)
 
     async def _conversations_replies(self, params: JsonDict) -> JsonDict:
         """A thread: its parent, then the replies, oldest first."""
@@ -1203,11 +1227,9 @@ class FakeSlackWebAPI:
         ts = str(params.get("ts") or "")
         if self.message(ch.id, ts) is None:
             raise SlackApiFault("thread_not_found")
-        limit = int(params.get("limit") or 1000)
         thread = [m for m in self._messages.get(ch.id, []) if m["ts"] == ts or m.get("thread_ts") == ts]
         thread.sort(key=lambda m: _ts_key(m["ts"]))
-        meta = _truthy(params.get("include_all_metadata"))
-        return {"messages": [self._as_listed(m, meta) for m in thread[:limit]], "has_more": len(thread) > limit}
+        return self._page(thread, params, 1000)
 
     async def _conversations_open(self, params: JsonDict) -> JsonDict:
         users = [u for u in str(params.get("users") or "").split(",") if u]
