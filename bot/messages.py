@@ -97,11 +97,12 @@ def _cost(part: str | UserText) -> int:
     return len(part.text) + sum(ch in _ESCAPED for ch in part.text)
 
 
-def _entry(a: Answer, limit: int, mode: str, hints: Mapping[int, Coverage]) -> list[str | UserText]:
-    """One answer's lines in the listing: its number and name, an excerpt, the hint."""
+def _entry(a: Answer, flat: str, limit: int, mode: str, hints: Mapping[int, Coverage]) -> list[str | UserText]:
+    """One answer's lines in the listing: its number and name, an excerpt of ``flat`` (its text on one line),
+    the hint."""
     lines: list[str | UserText] = [f"\n**{a.position}.** ", UserText(excerpt(a.display_name, BALLOT_NAME))]
     if limit:
-        lines += [": ", UserText(excerpt(a.text, limit))]
+        lines += [": ", UserText(flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…")]
     if a.id in hints and mode != _NONE:
         lines.append(f"{chr(10) if limit else ' '}{hint(hints[a.id], mode == _FULL)}")
     return lines
@@ -155,15 +156,21 @@ def ballot(
     hints = hints or {}
     hinted = any(a.id in hints for a in answers)
     # Room for the longest header a message can get (rules, the hint note, what was shortened, which ballot).
-    reserve = len(rules) + len(HINT_NOTE) + len(_shortened(40, _NONE, True)) + 120
+    reserve = len(rules) + len(HINT_NOTE) + max(len(_shortened(*level, True)) for level in _LEVELS) + 120
     budget = BALLOT_BUDGET - reserve
-    layouts = []
+    flat = {a.id: " ".join(a.text.split()) for a in answers}  # once for every level: answers can be long
+
+    def layout(limit: int, mode: str) -> tuple[list[list[str | UserText]], list[int]]:
+        entries = [_entry(a, flat[a.id], limit, mode, hints) for a in answers]
+        return entries, [sum(_cost(p) for p in e) for e in entries]
+
+    # Each level costs no more per answer than the one before, so the last needs the fewest messages: take
+    # the richest level that needs no more than it.
+    pages = len(_pack(layout(*_LEVELS[-1])[1], budget))
     for limit, mode in _LEVELS:
-        entries = [_entry(a, limit, mode, hints) for a in answers]
-        costs = [sum(_cost(p) for p in e) for e in entries]
-        layouts.append((len(_pack(costs, budget)), limit, mode, entries, costs))
-    pages = min(n for n, *_ in layouts)
-    _, limit, mode, entries, costs = next(layout for layout in layouts if layout[0] == pages)
+        entries, costs = layout(limit, mode)
+        if len(_pack(costs, budget)) == pages:
+            break
     # Even messages read better than a full one and a stub (1–65 and 66–130, not 1–100 and 101–130): the
     # smallest share per message that still needs no extra message.
     most = -(-len(answers) // pages)
