@@ -577,13 +577,13 @@ class Engine:
                     key=f"r{round_id}q",
                     maybe_sent_since=retry,
                 )
-            await self.platform(ch).send(
-                ch,
-                messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone, hints),
-                thread,
-                key=f"r{round_id}b",
-                maybe_sent_since=retry,
-            )
+            # A long ballot spans several messages, each with its own key so a retried reveal posts none twice
+            # (the first keeps the key a one-message ballot always had).
+            pages = messages.ballot(taken, ballot_answers, close_at, ch.settings.timezone, hints)
+            for n, page in enumerate(pages, start=1):
+                await self.platform(ch).send(
+                    ch, page, thread, key=f"r{round_id}b" + (str(n) if n > 1 else ""), maybe_sent_since=retry
+                )
         except PlatformError as exc:
             if exc.permanent:
                 await self._lost_channel(ch, taken, str(exc))

@@ -16,9 +16,14 @@ DIFFICULTY_LABEL = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}
 EXCERPT = 140
 # Platforms cap buttons per message (Discord 25 in five rows, Slack 25 per actions block): past this, a menu.
 MAX_BALLOT_BUTTONS = 20
-# The ballot's body stays under Discord's 4,096-character embed description (escaping a member's name may add
-# a few characters): past this, excerpts get shorter, then hints lose their key-point numbers, then excerpts go.
-BALLOT_BUDGET = 3600
+# A ballot message's listing stays under Discord's 4,096-character embed description, counted as if every
+# character a platform may escape were escaped: past this, excerpts get shorter, then hints lose their key-point
+# numbers, then excerpts go, then hints, and past that the ballot goes on in another message.
+BALLOT_BUDGET = 3900
+# Answers per ballot message: Discord's four menus of 25 (a message has five rows) and one Slack menu of 100.
+BALLOT_PAGE = 100
+# A name in the listing: display names are short on Discord (32) but may be long elsewhere.
+BALLOT_NAME = 40
 HINT_NOTE = (
     "↳ Automatic hint, not a score: which numbered key points of the reference answer an answer seems to "
     "mention. Your votes decide.\n"
@@ -77,47 +82,131 @@ def hint(c: Coverage, numbers: bool = True) -> str:
     return f"↳ hint: covers {c.count} of {c.total} key points{which}"
 
 
+# How much of each answer the ballot's listing shows, richest first: an excerpt of so many characters (0: the
+# name alone) and the hint with its key-point numbers, without them, or left out.
+_FULL, _PLAIN, _NONE = "numbers", "plain", "none"
+_LEVELS = ((EXCERPT, _FULL), (100, _FULL), (70, _FULL), (40, _FULL), (40, _PLAIN), (0, _PLAIN), (0, _NONE))
+# Characters a platform may escape (Discord puts a backslash before Markdown, a zero-width space after an @):
+# counted twice, so that the listing still fits once the adapter has escaped it.
+_ESCAPED = frozenset("\\*_~`|>#-[]()<@:&")
+
+
+def _cost(part: str | UserText) -> int:
+    if isinstance(part, str):
+        return len(part)
+    return len(part.text) + sum(ch in _ESCAPED for ch in part.text)
+
+
+def _entry(a: Answer, flat: str, limit: int, mode: str, hints: Mapping[int, Coverage]) -> list[str | UserText]:
+    """One answer's lines in the listing: its number and name, an excerpt of ``flat`` (its text on one line),
+    the hint."""
+    lines: list[str | UserText] = [f"\n**{a.position}.** ", UserText(excerpt(a.display_name, BALLOT_NAME))]
+    if limit:
+        lines += [": ", UserText(flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…")]
+    if a.id in hints and mode != _NONE:
+        lines.append(f"{chr(10) if limit else ' '}{hint(hints[a.id], mode == _FULL)}")
+    return lines
+
+
+def _pack(costs: Sequence[int], budget: int, most: int = BALLOT_PAGE) -> list[int]:
+    """Where each ballot message starts: as many answers as fit its text budget and ``most`` per message."""
+    starts, used = [0], 0
+    for i, c in enumerate(costs):
+        if i > starts[-1] and (used + c > budget or i - starts[-1] >= most):
+            starts.append(i)
+            used = 0
+        used += c
+    return starts
+
+
+def _shortened(limit: int, mode: str, hinted: bool) -> str:
+    """Says plainly what the listing leaves out, so nobody takes a cut excerpt for the whole answer."""
+    cuts = []
+    if limit == 0:
+        cuts.append("names only")
+    elif limit < EXCERPT:
+        cuts.append(f"excerpts cut to {limit} characters")
+    if hinted and mode == _PLAIN:
+        cuts.append("hints without key-point numbers")
+    elif hinted and mode == _NONE:
+        cuts.append("no hints")
+    if not cuts:
+        return ""
+    return f"Shortened to fit ({', '.join(cuts)}): every answer is in full in the thread.\n"
+
+
 def ballot(
     rnd: Round,
     answers: Sequence[Answer],
     voting_ends: datetime,
     tz: str,
     hints: Mapping[int, Coverage] | None = None,
-) -> Message:
+) -> list[Message]:
+    """The ballot: one message, or several ("Vote: ballot 2/3") when the answers do not fit one.
+
+    Every answer is listed and votable in exactly one of them. A message holds at most BALLOT_PAGE answers
+    (Discord shows them in four menus of 25, Slack in one menu of 100) and a listing within BALLOT_BUDGET.
+    The fewest messages win over richer text: a busy thread would rather read one ballot of names than five
+    of excerpts, and every answer is in the thread above anyway."""
     if not answers:
-        return Message(parts=("Nobody answered this time. Tomorrow is another question!",))
-    head = (
-        f"Vote for the answers you found best: up to {rnd.vote_cap} vote{'s' if rnd.vote_cap != 1 else ''} each, "
-        f"not for your own. Voting closes {format_local(voting_ends, tz)}.\n"
-    )
+        return [Message(parts=("Nobody answered this time. Tomorrow is another question!",))]
+    votes = f"up to {rnd.vote_cap} vote{'s' if rnd.vote_cap != 1 else ''} each"
+    closes = format_local(voting_ends, tz)
+    rules = f"Vote for the answers you found best: {votes}, not for your own. Voting closes {closes}.\n"
     hints = hints or {}
-    if any(a.id in hints for a in answers):
-        head += HINT_NOTE
+    hinted = any(a.id in hints for a in answers)
+    # Room for the longest header a message can get (rules, the hint note, what was shortened, which ballot).
+    reserve = len(rules) + len(HINT_NOTE) + max(len(_shortened(*level, True)) for level in _LEVELS) + 120
+    budget = BALLOT_BUDGET - reserve
+    flat = {a.id: " ".join(a.text.split()) for a in answers}  # once for every level: answers can be long
 
-    def layout(limit: int, numbers: bool) -> list[str | UserText]:
-        lines: list[str | UserText] = [head]
-        for a in answers:
-            lines += [f"\n**{a.position}.** ", UserText(a.display_name)]
-            if limit:
-                lines += [": ", UserText(excerpt(a.text, limit))]
-            if a.id in hints:
-                lines.append(f"{chr(10) if limit else ' '}{hint(hints[a.id], numbers)}")
-        return lines
+    def layout(limit: int, mode: str) -> tuple[list[list[str | UserText]], list[int]]:
+        entries = [_entry(a, flat[a.id], limit, mode, hints) for a in answers]
+        return entries, [sum(_cost(p) for p in e) for e in entries]
 
-    # Many answers: shorter excerpts, then hints without numbers, then names alone (every answer is in the
-    # thread above), until the ballot fits one message.
-    for limit, numbers in ((EXCERPT, True), (100, True), (70, True), (40, True), (40, False), (0, False)):
-        lines = layout(limit, numbers)
-        if sum(len(p.text) if isinstance(p, UserText) else len(p) for p in lines) <= BALLOT_BUDGET:
+    # Each level costs no more per answer than the one before, so the last needs the fewest messages: take
+    # the richest level that needs no more than it.
+    pages = len(_pack(layout(*_LEVELS[-1])[1], budget))
+    for limit, mode in _LEVELS:
+        entries, costs = layout(limit, mode)
+        if len(_pack(costs, budget)) == pages:
             break
-    if len(answers) <= MAX_BALLOT_BUTTONS:
-        buttons = tuple(
-            Button(f"vote:{rnd.id}:{a.id}", f"Vote {a.position}: {excerpt(a.display_name, 30)}", Style.SECONDARY)
-            for a in answers
+    # Even messages read better than a full one and a stub (1–65 and 66–130, not 1–100 and 101–130): the
+    # smallest share per message that still needs no extra message.
+    most = -(-len(answers) // pages)
+    while len(starts := _pack(costs, budget, most)) > pages:
+        most += 1
+    out = []
+    for page, (start, end) in enumerate(zip(starts, [*starts[1:], len(answers)], strict=True), start=1):
+        chunk = answers[start:end]
+        head = rules
+        if pages > 1:
+            first, last = chunk[0].position, chunk[-1].position
+            head = (
+                f"**Ballot {page} of {pages}**: answers {first}–{last} of {len(answers)}; "
+                "your votes count across all of them.\n" + head
+            )
+        if mode != _NONE and any(a.id in hints for a in chunk):
+            head += HINT_NOTE
+        head += _shortened(limit, mode, hinted)
+        parts: list[str | UserText] = [head]
+        for e in entries[start:end]:
+            parts += e
+        title = "Vote" if pages == 1 else f"Vote: ballot {page}/{pages}"
+        if len(answers) <= MAX_BALLOT_BUTTONS:  # always one message: twenty names fit any budget
+            buttons = tuple(
+                Button(f"vote:{rnd.id}:{a.id}", f"Vote {a.position}: {excerpt(a.display_name, 30)}", Style.SECONDARY)
+                for a in chunk
+            )
+            out.append(Message(title=title, parts=tuple(parts), buttons=buttons))
+            continue
+        options = tuple(
+            SelectOption(str(a.id), f"{a.position}. {excerpt(a.display_name, 60)}", number=a.position) for a in chunk
         )
-        return Message(title="Vote", parts=tuple(lines), buttons=buttons)
-    options = tuple(SelectOption(str(a.id), f"{a.position}. {excerpt(a.display_name, 60)}") for a in answers)
-    return Message(title="Vote", parts=tuple(lines), select=Select(f"vote:{rnd.id}", "Choose an answer", options))
+        out.append(
+            Message(title=title, parts=tuple(parts), select=Select(f"vote:{rnd.id}", "Choose an answer", options))
+        )
+    return out
 
 
 def results(answers: Sequence[Answer], awarded: dict[int, int], top_ids: set[int], streaks: dict[int, int]) -> Message:

@@ -29,6 +29,7 @@ class Button:
 class SelectOption:
     value: str
     label: str
+    number: int | None = None  # the answer's number on a ballot: menus say which numbers they hold, /vote N
 
 
 @dataclass(frozen=True)

@@ -339,3 +339,24 @@ def _named(name: str, fn: Any) -> Any:
 
     handler.__name__ = name
     return handler
+
+
+async def test_menus_hold_25_options_alone_in_a_row_and_offer_only_their_own(running: Running) -> None:
+    fake, client, w = running.world.fake, running.client, running.world
+    channel = client.get_channel(int(w.channel_id))
+    assert isinstance(channel, discord.TextChannel)
+
+    def view(n: int, rows: int = 1) -> discord.ui.View:
+        v = discord.ui.View()
+        for r in range(rows):
+            options = [discord.SelectOption(label=f"answer {i}", value=str(i)) for i in range(n)]
+            v.add_item(discord.ui.Select(custom_id=f"pick{r}", options=options))
+        return v
+
+    too_many = view(25)
+    too_many.children[0].options.append(discord.SelectOption(label="one more", value="25"))  # type: ignore[attr-defined]
+    with pytest.raises(discord.HTTPException, match="between 1 and 25"):
+        await channel.send("x", view=too_many)
+    sent = await channel.send("x", view=view(25, rows=5))
+    with pytest.raises(AssertionError, match="does not offer"):
+        await fake.click(w.channel_id, sent.id, w.user_id, "pick4", ["25"])

@@ -385,3 +385,20 @@ async def test_history_and_replies_list_metadata_only_when_asked(
     kicked = fake_slack.add_channel("kicked")
     fake_slack.remove_bot_from(kicked)
     assert await error_of(web.conversations_history(channel=kicked)) == "not_in_channel"
+
+
+async def test_menus_hold_at_most_100_options_and_offer_only_their_own(
+    fake_slack: FakeSlackWebAPI, web: AsyncWebClient
+) -> None:
+    general = fake_slack.add_channel("general")
+    alice = fake_slack.add_user("alice")
+
+    def menu(n: int) -> list[dict[str, Any]]:
+        options = [{"text": {"type": "plain_text", "text": f"answer {i}"}, "value": str(i)} for i in range(n)]
+        return [{"type": "actions", "elements": [{"type": "static_select", "action_id": "pick", "options": options}]}]
+
+    assert await error_of(web.chat_postMessage(channel=general, text="x", blocks=menu(101))) == "invalid_blocks"
+    await web.chat_postMessage(channel=general, text="x", blocks=menu(100))
+    async with SlackClient("http://127.0.0.1:9/unused", SIGNING_SECRET, fake_slack) as slack:
+        with pytest.raises(AssertionError, match="offers no option '100'"):
+            await slack.block_action(alice, general, "pick", "100")

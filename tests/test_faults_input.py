@@ -508,7 +508,7 @@ def _answers(texts: list[str], names: list[str]) -> list[Answer]:
 
 def _hostile_messages(texts: list[str], names: list[str]) -> list[Message]:
     answers = _answers(texts, names)
-    msgs = [ballot(_round(), answers, MONDAY_0800, "UTC")] if answers else []
+    msgs = ballot(_round(), answers, MONDAY_0800, "UTC") if answers else []
     msgs += [published_answer(a) for a in answers]
     msgs.append(
         Message(title="Stats", parts=("Stats for ", UserText(names[0] if names else "")), fields=(Field("n", "1"),))
@@ -574,7 +574,7 @@ def test_slack_messages_never_notify_break_layout_or_exceed_limits(texts: list[s
 def test_a_100000_character_answer_keeps_the_ballot_votable_on_both_platforms() -> None:
     long = "```\n" + "x = 1\n" * 16_000 + "@everyone <!channel>"
     answers = _answers([long, "short"], ["ann", "ben"])
-    for msg in (ballot(_round(), answers, MONDAY_0800, "UTC"), published_answer(answers[0])):
+    for msg in (*ballot(_round(), answers, MONDAY_0800, "UTC"), published_answer(answers[0])):
         blocks = to_blocks(msg)
         assert len(blocks) <= 50 and all(len(t) <= 3000 for t in _slack_mrkdwn(blocks))
         assert all(t.count("```") % 2 == 0 for t in _slack_mrkdwn(blocks))

@@ -14,7 +14,16 @@ from typing import Any
 import discord
 
 from adapters.discord.components import CoreButton, CoreSelect
-from bot.render import Image, Message, Style, UserText, balance_fences, clean_user_text, clip_markdown
+from bot.render import (
+    Image,
+    Message,
+    SelectOption,
+    Style,
+    UserText,
+    balance_fences,
+    clean_user_text,
+    clip_markdown,
+)
 
 STYLES = {
     Style.PRIMARY: discord.ButtonStyle.primary,
@@ -50,6 +59,7 @@ def _clip(text: str, limit: int) -> str:
 
 # Discord refuses an embed whose title, description, field names and values and footer add up to more.
 EMBED_TOTAL = 6000
+CUT = "\n(shortened: too long for Discord)"
 
 
 def to_kwargs(msg: Message) -> dict[str, Any]:
@@ -74,7 +84,9 @@ def to_kwargs(msg: Message) -> dict[str, Any]:
         room = EMBED_TOTAL - fixed()
         embed = discord.Embed(title=title, colour=COLOUR)
         if text:
-            embed.description = clip_markdown(text, min(4096, room))
+            limit = min(4096, room)
+            # Cut text says so in words: a lone "…" is easy to miss at the end of a long listing.
+            embed.description = text if len(text) <= limit else clip_markdown(text, limit - len(CUT)) + CUT
         for name, value, inline in fields:
             embed.add_field(name=name, value=value, inline=inline)
         if footer:
@@ -116,13 +128,26 @@ def to_view(msg: Message) -> discord.ui.View | None:
         )
     if msg.select is not None:
         options = list(msg.select.options)
+        rows = 5 - -(-min(len(msg.buttons), 25) // 5)  # a menu takes a whole row; buttons go five to a row
+        if len(options) > 25 * rows:
+            # The core splits a ballot into messages that fit (messages.BALLOT_PAGE); cutting here would
+            # leave answers nobody can vote for, so refuse loudly instead.
+            raise ValueError(f"{len(options)} options do not fit one Discord message ({rows} menus of 25)")
         # One menu holds 25 options; a long ballot gets several menus ("vote:12:m1", "vote:12:m2", ...).
-        for n, start in enumerate(range(0, min(len(options), 125), 25), start=1):
+        for n, start in enumerate(range(0, len(options), 25), start=1):
             chunk = options[start : start + 25]
             menu = discord.ui.Select(
                 custom_id=f"{msg.select.custom_id}:m{n}",
-                placeholder=_clip(f"{msg.select.placeholder} ({chunk[0].label[:20]}…)", 150),
-                options=[discord.SelectOption(label=_clip(o.label, 100), value=o.value) for o in chunk],
+                placeholder=_clip(f"{msg.select.placeholder} ({_span(chunk)})", 150),
+                options=[discord.SelectOption(label=_clip(o.label, 100), value=o.value[:100]) for o in chunk],
             )
             view.add_item(CoreSelect(menu))
     return view
+
+
+def _span(chunk: list[SelectOption]) -> str:
+    """Which answers a menu holds ("26–50"), so a voter can find #37 without opening every menu."""
+    first, last = chunk[0].number, chunk[-1].number
+    if first is None or last is None:
+        return f"{chunk[0].label[:20]}…"
+    return str(first) if first == last else f"{first}–{last}"

@@ -66,7 +66,14 @@ class ShellPlatform:
         if votes:
             self.ballot = {i: (b.custom_id, None) for i, b in enumerate(votes, start=1)}
         elif msg.select is not None and msg.select.custom_id.startswith("vote:"):
-            self.ballot = {i: (msg.select.custom_id, o.value) for i, o in enumerate(msg.select.options, start=1)}
+            # A long ballot comes as several messages of the same round: /vote N takes the answer's own number,
+            # whichever message listed it. A new round's ballot starts afresh.
+            same_round = any(cid == msg.select.custom_id for cid, _ in self.ballot.values())
+            numbered = {
+                o.number if o.number is not None else i: (msg.select.custom_id, o.value)
+                for i, o in enumerate(msg.select.options, start=1)
+            }
+            self.ballot = {**self.ballot, **numbered} if same_round else numbered
 
     async def send(
         self,

@@ -182,7 +182,11 @@ class ShellSession:
 
     async def _vote(self, arg: str) -> None:
         if not arg.isdigit() or int(arg) not in self.platform.ballot:
-            shown = f" (1 to {len(self.platform.ballot)})" if self.platform.ballot else " (no ballot is open yet)"
+            shown = (
+                f" ({min(self.platform.ballot)} to {max(self.platform.ballot)})"
+                if self.platform.ballot
+                else " (no ballot is open yet)"
+            )
             self.write(f"Usage: /vote N, the number of an answer on the ballot{shown}")
             return
         custom_id, value = self.platform.ballot[int(arg)]

@@ -108,13 +108,18 @@ def to_blocks(msg: Message) -> list[dict[str, Any]]:
         elements.append(button)
     if msg.select is not None:
         options = list(msg.select.options)
-        for n, start in enumerate(range(0, min(len(options), 500), 100), start=1):
+        # One menu holds 100 options. The core keeps a ballot message to 100 answers (messages.BALLOT_PAGE),
+        # so this is one menu; more would still each be votable, in menus "vote:12:m1", "vote:12:m2", ...
+        for n, start in enumerate(range(0, len(options), 100), start=1):
+            chunk = options[start : start + 100]
+            first, last = chunk[0].number, chunk[-1].number
+            span = f" ({first}–{last})" if first is not None and last is not None and first != last else ""
             elements.append(
                 {
                     "type": "static_select",
                     "action_id": f"{msg.select.custom_id}:m{n}",
-                    "placeholder": _plain(msg.select.placeholder, 150),
-                    "options": [{"text": _plain(o.label, 75), "value": o.value} for o in options[start : start + 100]],
+                    "placeholder": _plain(msg.select.placeholder + span, 150),
+                    "options": [{"text": _plain(o.label, 75), "value": o.value[:150]} for o in chunk],
                 }
             )
     tail: list[dict[str, Any]] = []

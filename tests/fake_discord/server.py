@@ -174,6 +174,34 @@ def _walk_components(components: Sequence[Mapping[str, Any]]) -> Iterator[Mappin
                 yield from _walk_components([comp[key]])
 
 
+# String select, user, role, mentionable and channel selects: each fills a whole action row.
+_SELECT_TYPES = (3, 5, 6, 7, 8)
+
+
+def _check_action_row(row: Mapping[str, Any]) -> None:
+    """An action row holds up to five buttons or one select; a string select holds 1 to 25 options."""
+    inner = row.get("components") or []
+    if row.get("type") != 1 or not 1 <= len(inner) <= 5:
+        raise _invalid_form("components.components: Must be between 1 and 5 in length.")
+    selects = [c for c in inner if c.get("type") in _SELECT_TYPES]
+    if selects and len(inner) != 1:
+        raise _invalid_form("components.components: A select menu must be alone in its action row.")
+    for menu in selects:
+        if len(str(menu.get("placeholder") or "")) > 150:
+            raise _invalid_form("components.placeholder: Must be 150 or fewer in length.")
+        if menu.get("type") != 3:
+            continue
+        options = menu.get("options") or []
+        if not 1 <= len(options) <= 25:
+            raise _invalid_form("components.options: Must be between 1 and 25 in length.")
+        values = [str(o.get("value", "")) for o in options]
+        if len(set(values)) != len(values):
+            raise _invalid_form("components.options: option values must be unique")
+        for o in options:
+            if not 1 <= len(str(o.get("label") or "")) <= 100 or not 1 <= len(str(o.get("value") or "")) <= 100:
+                raise _invalid_form("components.options: label and value must be between 1 and 100 in length.")
+
+
 @dataclass
 class Interaction:
     """One interaction a simulated user started, plus everything the bot answered to it.
@@ -796,6 +824,11 @@ class FakeDiscord:
             data["id"] = comp["id"]
         if comp["type"] != 2:
             data["values"] = list(values or [])
+            if comp["type"] == 3:  # a user can only pick what the menu offers, as many as it allows
+                offered = {str(o.get("value")) for o in comp.get("options") or []}
+                low, high = int(comp.get("min_values", 1)), int(comp.get("max_values", 1))
+                if not set(data["values"]) <= offered or not low <= len(data["values"]) <= high:
+                    raise AssertionError(f"menu {custom_id!r} does not offer {data['values']} to pick")
         channel = self._channel_or_raise(channel_id)
         return await self._create_interaction(
             3, channel.get("guild_id"), channel_id, user_id, data, message=copy.deepcopy(msg)
@@ -1638,6 +1671,9 @@ class FakeDiscord:
             raise _invalid_form("content/embeds cannot be used with the IS_COMPONENTS_V2 flag")
         if not flags & IS_COMPONENTS_V2 and len(components) > 5:
             raise _invalid_form("components: Must be 5 or fewer in length.")
+        if not flags & IS_COMPONENTS_V2:
+            for row in components:
+                _check_action_row(row)
         custom_ids = [c["custom_id"] for c in _walk_components(components) if c.get("custom_id")]
         if len(custom_ids) != len(set(custom_ids)):
             raise _invalid_form("components: custom_id values must be unique")

@@ -514,6 +514,8 @@ def _option(element: Mapping[str, Any], value: Any) -> JsonDict:
     for opt in options:
         if opt.get("value") == value:
             return dict(opt)
+    if element.get("type") == "static_select":  # a member can only pick what the menu offers
+        raise AssertionError(f"menu {element.get('action_id')!r} offers no option {value!r}")
     return {"text": {"type": "plain_text", "text": str(value)}, "value": value}
 
 

@@ -291,6 +291,26 @@ def _check_text_object(obj: Any, where: str, *, max_len: int, plain_only: bool =
     return []
 
 
+def _check_static_select(el: Mapping[str, Any], where: str) -> list[str]:
+    """A static menu: 1 to 100 options, each with text up to 75 and a unique value up to 150 characters."""
+    problems: list[str] = []
+    if "placeholder" in el:
+        problems += _check_text_object(el["placeholder"], f"{where}/placeholder", max_len=150, plain_only=True)
+    options = el.get("options") or []
+    if not 1 <= len(options) <= 100:
+        problems.append(f"must have between 1 and 100 options [json-pointer:{where}/options]")
+    values: set[str] = set()
+    for k, opt in enumerate(options if isinstance(options, list) else []):
+        problems += _check_text_object(opt.get("text"), f"{where}/options/{k}/text", max_len=75, plain_only=True)
+        value = str(opt.get("value", ""))
+        if not 1 <= len(value) <= 150:
+            problems.append(f"value must be 1 to 150 characters [json-pointer:{where}/options/{k}/value]")
+        elif value in values:
+            problems.append(f"duplicate option value {value!r} [json-pointer:{where}/options/{k}/value]")
+        values.add(value)
+    return problems
+
+
 def _check_blocks(blocks: Any, *, max_blocks: int) -> list[str]:
     """Check the Block Kit limits that bots most often trip over; returns Slack-style ``[ERROR]`` messages."""
     if not isinstance(blocks, list):
@@ -349,6 +369,8 @@ def _check_blocks(blocks: Any, *, max_blocks: int) -> list[str]:
                     )
                     if len(str(el.get("value", ""))) > 2000:
                         problems.append(f"value too long [json-pointer:{where}/elements/{j}/value]")
+                elif el.get("type") == "static_select":
+                    problems += _check_static_select(el, f"{where}/elements/{j}")
         elif kind == "input":
             problems += _check_text_object(block.get("label"), f"{where}/label", max_len=2000, plain_only=True)
             if not isinstance(block.get("element"), Mapping):
