@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Any
 
 from aiohttp import web
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -23,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.health import serve_health
 from adapters.slack.app import build_app, web_app
 from adapters.slack.platform import SlackPlatform
+from adapters.slack.socket import SocketHandler
 from bot.config import Config
 from bot.runtime import build
 
@@ -111,22 +111,36 @@ async def main(config: Config) -> int:
             installation_store=installation_store,
         )
         await runtime.scheduler.start()
-        socket_handler: Any = None
+        socket_handler: SocketHandler | None = None
 
         async def connection() -> str | None:
-            if socket_handler is not None and not await socket_handler.client.is_connected():
-                return "not connected to Slack (Socket Mode)"
-            return None
+            return await socket_handler.problem() if socket_handler is not None else None
 
         health = await serve_health(runtime.db, connection)
         if s.slack_app_token and not oauth:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            socket_handler = AsyncSocketModeHandler(
-                app, s.slack_app_token.get_secret_value(), web_client=web_client(None, api_url)
+            socket_handler = SocketHandler(
+                app,
+                s.slack_app_token.get_secret_value(),
+                web_client(None, api_url),
+                # How often the connection is checked: a dead one is replaced within about this long.
+                ping_interval=float(env.get("SLACK_SOCKET_PING_SECONDS", "10")),
             )
             log.info("Slack: Socket Mode")
-            await socket_handler.start_async()
+            try:
+                # Returns once connected (retrying, with backoff, while Slack is away), or when the app
+                # token is refused. From then on the client reconnects by itself for as long as we run.
+                await socket_handler.connect_async()
+                if socket_handler.client.refused:
+                    print(
+                        f"error: Slack refused SLACK_APP_TOKEN ({socket_handler.client.refused}). Socket Mode needs "
+                        "the app-level token (xapp-...) with the connections:write scope.",
+                        file=sys.stderr,
+                    )
+                    return 2
+                log.warning("Slack: connected in Socket Mode")
+                await asyncio.Event().wait()
+            finally:
+                await socket_handler.close_async()
         else:
             port = int(env.get("SLACK_PORT", "3000"))
             runner = web.AppRunner(web_app(app))
