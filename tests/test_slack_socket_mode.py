@@ -18,10 +18,12 @@ from typing import Any
 import aiohttp
 import pytest
 from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.slack import main as slack_main
+from adapters.slack.socket import ReconnectingClient
 from bot.config import Secrets
 from bot.store.db import create_engine
 from bot.store.tables import answers, members
@@ -258,11 +260,9 @@ async def test_dropped_and_refreshed_connections_lose_nothing_and_keep_the_sched
     await sm.drop()
     await until(not_ready)
     set_clock(bot.clock, MONDAY_0800 + timedelta(hours=9, seconds=1))
-    replies = await fake.wait_for(
-        lambda: [m for m in fake.thread(bot.channel, thread)[1:] if "Reference answer" in flatten_text(m)], within=10
-    )
+    [ballot] = await fake.wait_for(lambda: [m for m in fake.thread(bot.channel, thread) if action_ids(m)], within=10)
+    replies = [m for m in fake.thread(bot.channel, thread)[1:] if "Reference answer" in flatten_text(m)]
     assert len(replies) == 1 and sm.open_connections() == []
-    ballot = next(m for m in fake.thread(bot.channel, thread) if action_ids(m))
     assert all(name in str(ballot) for name in ("Ann: across a drop", "Ben: cut off", "Cat: after a refresh"))
     sm.heal()
     await connected(bot, 6)
@@ -319,3 +319,34 @@ async def test_a_refused_app_token_stops_the_bot_with_a_clear_error(
     assert ("invalid_auth" if token == "wrong" else "not_allowed_token_type") in err
     assert sm.open_calls() == 1 and sm.connections == []  # asked once, not forever
     assert bot.fake.bot_token not in err and sm.app_token not in err
+
+
+async def test_a_refused_websocket_is_retried_with_a_fresh_url(world: Bot) -> None:
+    bot, sm = world, world.socket
+    start(bot)
+    await connected(bot)
+    # The link servers refuse websockets for longer than the URL the bot was given lives. (slack_sdk alone
+    # kept trying that URL, refused with 401 for ever after.)
+    sm.refuse_upgrades(1000)
+    await sm.drop()
+    await sm.wait_for(lambda: sm.refused_upgrades >= 2)
+    sm.expire_urls()
+    sm.heal()
+    await connected(bot, 2)
+    assert sm.refused_tickets == 0  # never came back with a used or expired URL
+    status, body = await bot.readyz()
+    assert status == 200, body
+
+
+async def test_backoff_doubles_the_wait_up_to_a_cap() -> None:
+    client = ReconnectingClient(app_token="xapp-1-test", web_client=AsyncWebClient(), ping_interval=10)
+    try:
+        waits = []
+        for n in range(1, 9):
+            client.failures = n
+            waits.append(client.backoff() + client.ping_interval)
+        assert waits[0] == 10  # the first retry after one interval, as before
+        assert waits[:5] == sorted(waits[:5]) and len(set(waits[:5])) == 5  # then longer each time
+        assert all(88 + 10 <= w <= 132 + 10 for w in waits[4:])  # capped at 12 intervals, with +-20% jitter
+    finally:
+        await client.close()

@@ -2,10 +2,12 @@
 
 slack_sdk reconnects by itself: a close frame or a ``disconnect`` message at once, a connection that just
 dies within ``ping_interval`` seconds (its monitor notices), and Slack redelivers the events that were not
-acknowledged. Two things it does not do, added here:
+acknowledged. What it does not do, added here:
 
 * It asks ``apps.connections.open`` again every ``ping_interval`` seconds, forever, however long Slack is
   away. We back off: each failure in a row doubles the wait, up to ``MAX_BACKOFF_PINGS`` intervals.
+* When the websocket itself cannot be opened, it tries the same URL again and again. Slack's URLs are
+  short-lived, so once an outage outlasts the URL the bot never reconnects. We fetch a new URL for every try.
 * A token Slack refuses (wrong, revoked, a bot token instead of an app token) is retried like a passing
   failure, so a typo in SLACK_APP_TOKEN looks like a bot that starts and never hears anything. At start we
   stop with a clear error instead; later (a token revoked while running) we keep trying, and ``problem``
@@ -17,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import Any
 
+import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -41,6 +45,7 @@ class ReconnectingClient(SocketModeClient):
         self.accepted_once = False  # Slack has given us a URL at least once: the token was good
         self.refused: str | None = None  # Slack's error code when it refused the app token before we ever connected
         self.problem: str | None = None  # why the last attempt failed, for /readyz
+        self._fresh_url = False  # wss_uri was just issued and not tried yet
 
     def backoff(self) -> float:
         """Extra seconds to wait after the n-th failure in a row, on top of the SDK's own ping interval:
@@ -53,27 +58,82 @@ class ReconnectingClient(SocketModeClient):
             url: str = await super().issue_new_wss_url()  # waits out "ratelimited" itself
         except Exception as exc:  # anything: Slack's answer or the network; the caller retries
             code = exc.response.get("error") if isinstance(exc, SlackApiError) else None
-            self.failures += 1
-            self.problem = f"apps.connections.open failed: {code or type(exc).__name__}"
             if code in REFUSED and not self.accepted_once:
                 self.refused = str(code)
                 self.closed = True  # connect() stops trying; main() reports it
                 raise
-            delay = self.backoff()
-            log.warning(
-                "Slack: no Socket Mode connection (%s, %d failure(s) in a row); next try in %.1f s",
-                code or exc,
-                self.failures,
-                delay + self.ping_interval,
-            )
-            await asyncio.sleep(delay)
+            await self._failed(f"apps.connections.open failed: {code or type(exc).__name__}")
             raise
-        if self.failures:
-            log.warning("Slack: Socket Mode URL obtained after %d failure(s)", self.failures)
-        self.failures = 0
-        self.problem = None
         self.accepted_once = True
+        self._fresh_url = True
         return url
+
+    async def _failed(self, problem: str) -> None:
+        """Note a failed attempt and wait the backoff (the SDK then waits one more ping interval itself)."""
+        self.failures += 1
+        self.problem = problem
+        delay = self.backoff()
+        log.warning(
+            "Slack: no Socket Mode connection (%s; %d failure(s) in a row); next try in %.1f s",
+            problem,
+            self.failures,
+            delay + self.ping_interval,
+        )
+        await asyncio.sleep(delay)
+
+    async def connect(self) -> None:
+        """Open a new websocket (closing the old one) and start reading it; retried until it works or we close.
+
+        The SDK's own connect() does the same steps but keeps the URL it has between tries."""
+        while not self.closed:
+            try:
+                await self._open()
+            except Exception as exc:  # the network, a refused upgrade, Slack's answer: all worth another try
+                if self.closed:
+                    return
+                if not isinstance(exc, SlackApiError):  # a failed URL request has been counted already
+                    await self._failed(f"could not open the websocket: {type(exc).__name__}: {exc}"[:200])
+                await asyncio.sleep(self.ping_interval)
+                continue
+            if self.failures:
+                log.warning("Slack: Socket Mode connected again after %d failure(s)", self.failures)
+            self.failures = 0
+            self.problem = None
+            return
+
+    async def _open(self) -> None:
+        old = self.current_session
+        # No reconnecting from the old session's monitor while we replace it.
+        self.auto_reconnect_enabled = False
+        if old is not None:
+            try:
+                await old.close()
+            except Exception as exc:  # a socket reset by the peer may fail to close; it is abandoned anyway
+                log.info("Slack: closing the old Socket Mode session failed: %s", exc)
+        if self.aiohttp_client_session.closed:
+            self.aiohttp_client_session = aiohttp.ClientSession()
+        if not self._fresh_url or self.wss_uri is None:
+            self.wss_uri = await self.issue_new_wss_url()
+        self._fresh_url = False  # one try per URL: they expire
+        self.current_session = await self.aiohttp_client_session.ws_connect(
+            self.wss_uri,
+            autoping=False,
+            heartbeat=self.ping_interval,
+            proxy=self.proxy,
+            ssl=self.web_client.ssl if self.web_client.ssl is not None else True,
+        )
+        self.auto_reconnect_enabled = self.default_auto_reconnect_enabled
+        self.stale = False
+        # The first ping at once, so the pong clock starts with the session.
+        await self.current_session.ping(f"sdk-ping-pong:{time.time()}".encode())
+        # The SDK's monitor (pings, notices a dead session) and reader, bound to this session.
+        if self.current_session_monitor is not None:
+            self.current_session_monitor.cancel()
+        self.current_session_monitor = asyncio.ensure_future(self.monitor_current_session())
+        if self.message_receiver is not None:
+            self.message_receiver.cancel()
+        self.message_receiver = asyncio.ensure_future(self.receive_messages())
+        log.info("Slack: Socket Mode session %s open", await self.session_id())
 
 
 class SocketHandler(AsyncSocketModeHandler):

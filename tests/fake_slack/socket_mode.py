@@ -114,6 +114,8 @@ class FakeSocketMode:
         self._queue: list[Envelope] = []  # waiting for a connection
         self._ignore_acks = 0
         self._drop_after_send = 0
+        self._refuse_upgrades = 0
+        self.refused_upgrades = 0  # websocket upgrades answered 503 by refuse_upgrades()
         self._numbers = itertools.count(1)
         self._changed = asyncio.Event()
         fake.route_hooks.append(self._routes)
@@ -164,6 +166,11 @@ class FakeSocketMode:
     # ------------------------------------------------------------------ the websocket
 
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if self._refuse_upgrades > 0:  # the link servers are down; the ticket is not used up
+            self._refuse_upgrades -= 1
+            self.refused_upgrades += 1
+            self._changed.set()
+            return web.Response(status=503, text="service unavailable")
         ticket = request.query.get("ticket", "")
         expires = self._tickets.pop(ticket, None)  # a URL is good for one connection
         if expires is None or expires < time.monotonic():
@@ -351,9 +358,19 @@ class FakeSocketMode:
                 times=times,
             )
 
+    def refuse_upgrades(self, n: int = 1) -> None:
+        """Answer the next ``n`` websocket upgrades with 503 (apps.connections.open still works): the URL
+        handed out may expire (``ticket_ttl``) before the link servers are back."""
+        self._refuse_upgrades += n
+
+    def expire_urls(self) -> None:
+        """Every URL handed out so far stops working, as Slack's do after a short while."""
+        self._tickets.clear()
+
     def heal(self) -> None:
         """Forget the apps.connections.open failures still queued: Slack is back."""
         self.fake._faults.pop("apps.connections.open", None)
+        self._refuse_upgrades = 0
 
     # ------------------------------------------------------------------ observing
 
