@@ -118,6 +118,7 @@ class FakeSocketMode:
         self.refused_upgrades = 0  # websocket upgrades answered 503 by refuse_upgrades()
         self._numbers = itertools.count(1)
         self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
         fake.route_hooks.append(self._routes)
 
     # ------------------------------------------------------------------ wiring
@@ -245,7 +246,9 @@ class FakeSocketMode:
         self._changed.set()
         current = self.current()
         if current is not None:
-            asyncio.get_running_loop().create_task(self._flush(current))
+            task = asyncio.get_running_loop().create_task(self._flush(current))
+            self._tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._tasks.discard)
 
     def current(self) -> Connection | None:
         """The newest open connection, where Slack sends envelopes (it spreads them; one is enough here)."""
