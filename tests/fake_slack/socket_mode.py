@@ -117,7 +117,6 @@ class FakeSocketMode:
         self._refuse_upgrades = 0
         self.refused_upgrades = 0  # websocket upgrades answered 503 by refuse_upgrades()
         self._numbers = itertools.count(1)
-        self._changed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         fake.route_hooks.append(self._routes)
 
@@ -160,7 +159,6 @@ class FakeSocketMode:
         ticket = str(uuid.uuid4())
         self._tickets[ticket] = time.monotonic() + self.ticket_ttl
         self.opens += 1
-        self._changed.set()
         url = f"ws://127.0.0.1:{self.fake.base_url.rsplit(':', 1)[1]}/link/?ticket={ticket}&app_id={self.fake.app_id}"
         return web.json_response({"ok": True, "url": url})
 
@@ -170,13 +168,11 @@ class FakeSocketMode:
         if self._refuse_upgrades > 0:  # the link servers are down; the ticket is not used up
             self._refuse_upgrades -= 1
             self.refused_upgrades += 1
-            self._changed.set()
             return web.Response(status=503, text="service unavailable")
         ticket = request.query.get("ticket", "")
         expires = self._tickets.pop(ticket, None)  # a URL is good for one connection
         if expires is None or expires < time.monotonic():
             self.refused_tickets += 1
-            self._changed.set()
             return web.Response(status=401, text="invalid or used ticket")
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
@@ -190,7 +186,6 @@ class FakeSocketMode:
                 "connection_info": {"app_id": self.fake.app_id},
             }
         )
-        self._changed.set()
         await self._flush(conn)
         try:
             async for msg in ws:
@@ -215,13 +210,11 @@ class FakeSocketMode:
         if self._ignore_acks > 0:
             self._ignore_acks -= 1
             self.lost_acks += 1
-            self._changed.set()
             return
         if env.ack is None:
             env.ack = frame
             env.acked.set()
             self._apply_ack(env)
-        self._changed.set()
 
     def _apply_ack(self, env: Envelope) -> None:
         """A slash command's ack body is what Slack shows at once: keep it with the command's response_url."""
@@ -243,7 +236,6 @@ class FakeSocketMode:
                     env.retry_attempt += 1
                     env.retry_reason = "timeout"
                     self._queue.append(env)
-        self._changed.set()
         current = self.current()
         if current is not None:
             task = asyncio.get_running_loop().create_task(self._flush(current))
