@@ -1,8 +1,8 @@
 """Faults and abuse (issue 8): platform trouble against the fakes. Bursts of 429 with Retry-After (Discord per
 route and global, Slack `ratelimited`), 5xx, and a Slack call held past the client's timeout. The daily post
 still happens at its slot, exactly once, and admins hear only of permanent problems, not of passing ones.
-(The fake Slack speaks the Web API and HTTP mode only, not Socket Mode; the Discord gateway drop is covered
-in test_discord_adapter.py and below.)"""
+(Slack here is in HTTP mode; Socket Mode drops and refusals are in test_slack_socket_mode.py. The Discord
+gateway drop is covered in test_discord_adapter.py and below.)"""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ reaches the bot, as when it is down."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -127,3 +128,40 @@ async def test_catch_up_reads_every_open_thread_and_survives_one_it_cannot_read(
     assert await answers(w) == []
     [(_, _, found)] = [t for t in await rt.engine.open_threads("slack") if t[0].channel_id == other]
     assert [(a.user_id, a.text) for a in found] == [(w.ben, "another lost answer")]
+
+
+async def test_what_was_posted_or_edited_after_the_deadline_is_not_taken_in(
+    ws: Workspace,  # noqa: F811
+    clock: ManualClock,
+) -> None:
+    """Read back after the answer window: a first message from after the deadline is discussion, and an answer
+    edited after it keeps the text it had in time (fix 27)."""
+    w, f, rt = ws, ws.fake, ws.runtime
+    await said(w, await w.slack.slash("/quiz", "admin setup", w.admin, w.channel))
+    clock.set(clock.now().replace(hour=9, minute=0, second=0))
+    await rt.engine.tick()
+    [post] = f.messages(w.channel)
+    thread = post["ts"]
+    [(_, rnd, _)] = await rt.engine.open_threads("slack")
+    assert rnd.reveal_at is not None
+
+    ann_msg = w.slack.message(w.channel, w.ann, "Ann, live", thread_ts=thread)
+    await w.slack.event(ann_msg)
+    await f.wait_for(lambda: len(f.calls_to("reactions.add")) == 1)
+    # Down from here. In time: Ben answers.
+    clock.set(rnd.reveal_at - timedelta(minutes=5))
+    ben_msg = w.slack.message(w.channel, w.ben, "Ben, in time", thread_ts=thread)
+    f.apply_user_event(ben_msg)
+    # Too late: Cat's first message, and Ann's edit.
+    clock.set(rnd.reveal_at + timedelta(minutes=5))
+    cat_msg = w.slack.message(w.channel, w.cat, "Cat, too late", thread_ts=thread)
+    f.apply_user_event(cat_msg)
+    f.apply_user_event(w.slack.message_changed(w.channel, ann_msg["ts"], "Ann, edited too late"))
+    assert float(cat_msg["ts"]) > rnd.reveal_at.timestamp()  # the fake's times follow the test clock
+
+    assert await catch_up(rt, rt.engine.platforms["slack"].client_for) == 1  # type: ignore[attr-defined]
+    assert texts(await answers(w)) == {
+        w.ann: ("Ann, live", ann_msg["ts"]),
+        w.ben: ("Ben, in time", ben_msg["ts"]),
+    }
+    assert reactions(f, w.channel, cat_msg["ts"]) == []

@@ -14,7 +14,6 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Any
 
 from aiohttp import web
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
@@ -23,9 +22,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.health import serve_health
 from adapters.slack.app import build_app, web_app
 from adapters.slack.catchup import catch_up
-from adapters.slack.platform import SlackPlatform
+from adapters.slack.platform import ClientFor, SlackPlatform
+from adapters.slack.socket import SocketHandler
 from bot.config import Config
-from bot.runtime import build
+from bot.runtime import Runtime, build
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,14 @@ def web_client(token: str | None, api_url: str | None) -> AsyncWebClient:
     return client
 
 
+async def catch_up_then_reveal(runtime: Runtime, client_for: ClientFor) -> None:
+    try:
+        await catch_up(runtime, client_for)
+    finally:
+        runtime.engine.release_reveals("slack")
+    await runtime.scheduler.wake()  # the reveals that waited for the catch-up are due now
+
+
 async def main(config: Config) -> int:
     env = os.environ
     s = config.secrets
@@ -71,7 +79,7 @@ async def main(config: Config) -> int:
     installation_store = None
     oauth_settings = None
     health = None
-    caught_up: asyncio.Task[int] | None = None
+    caught_up: asyncio.Task[None] | None = None
     client = web_client(bot_token, api_url)
 
     async def client_for(team_id: str) -> AsyncWebClient:
@@ -114,26 +122,42 @@ async def main(config: Config) -> int:
             oauth_settings=oauth_settings,
             installation_store=installation_store,
         )
+        runtime.engine.hold_reveals("slack")
         await runtime.scheduler.start()
         # Answers left in open rounds' threads while nothing listened (Slack gives up redelivering after about
-        # an hour): read back once at start, beside the live events, in either mode.
-        caught_up = asyncio.create_task(catch_up(runtime, client_for))
-        socket_handler: Any = None
+        # an hour): read back once at start, beside the live events, in either mode. Reveals wait for it (the
+        # hold was set before the scheduler's first sweep), so answers made in time reach the ballot.
+        caught_up = asyncio.create_task(catch_up_then_reveal(runtime, client_for))
+        socket_handler: SocketHandler | None = None
 
         async def connection() -> str | None:
-            if socket_handler is not None and not await socket_handler.client.is_connected():
-                return "not connected to Slack (Socket Mode)"
-            return None
+            return await socket_handler.problem() if socket_handler is not None else None
 
         health = await serve_health(runtime.db, connection)
         if s.slack_app_token and not oauth:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            socket_handler = AsyncSocketModeHandler(
-                app, s.slack_app_token.get_secret_value(), web_client=web_client(None, api_url)
+            socket_handler = SocketHandler(
+                app,
+                s.slack_app_token.get_secret_value(),
+                web_client(None, api_url),
+                # How often the connection is checked: a dead one is replaced within about this long.
+                ping_interval=float(env.get("SLACK_SOCKET_PING_SECONDS", "10")),
             )
             log.info("Slack: Socket Mode")
-            await socket_handler.start_async()
+            try:
+                # Returns once connected (retrying, with backoff, while Slack is away), or when the app
+                # token is refused. From then on the client reconnects by itself for as long as we run.
+                await socket_handler.connect_async()
+                if socket_handler.client.refused:
+                    print(
+                        f"error: Slack refused SLACK_APP_TOKEN ({socket_handler.client.refused}). Socket Mode needs "
+                        "the app-level token (xapp-...) with the connections:write scope.",
+                        file=sys.stderr,
+                    )
+                    return 2
+                log.warning("Slack: connected in Socket Mode")
+                await asyncio.Event().wait()
+            finally:
+                await socket_handler.close_async()
         else:
             port = int(env.get("SLACK_PORT", "3000"))
             runner = web.AppRunner(web_app(app))

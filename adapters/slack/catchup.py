@@ -103,13 +103,18 @@ async def _thread(
         for message_id in by_message.keys() - {str(m["ts"]) for m in members}:
             await core.handle(MessageDeleted(place, message_id))
             handled += 1
+    deadline = rnd.reveal_at.timestamp() if rnd.reveal_at else None
     for m in members:
         ts, text = str(m["ts"]), unescape(m.get("text") or "")
         known = by_message.get(ts)
         if known is None:
+            if deadline is not None and float(ts) > deadline:
+                continue  # posted after the answer window, while we were away: not an answer
             actor = await ids.actor(client, ch.space_id, str(m["user"]))
             responses = await core.handle(MessagePosted(actor, place, ts, text))
         elif m.get("edited") and known.text != storable(text):
+            if deadline is not None and float((m.get("edited") or {}).get("ts") or 0) > deadline:
+                continue  # edited after the window closed: the answer stays as it was in time
             actor = await ids.actor(client, ch.space_id, str(m["user"]))
             responses = await core.handle(MessageEdited(actor, place, ts, text))
         elif not _reacted(m, REACTIONS["recorded"], bot_user):

@@ -2,6 +2,8 @@
 
 * :class:`FakeSlackWebAPI` is Slack's Web API (and response_urls) for the bot's real ``AsyncWebClient``.
 * :class:`SlackClient` is Slack calling the bot: signed Events API, slash command and interactivity requests.
+* ``tests.fake_slack.socket_mode.FakeSocketMode`` adds Socket Mode (``apps.connections.open`` and the
+  websocket) to a fake before it starts; its ``client()`` sends SlackClient's payloads as envelopes.
 
 Tests get a running fake from the ``fake_slack`` fixture: ``from tests.fake_slack import fake_slack_fixture``
 in the test module or a conftest registers it under the name ``fake_slack`` (the function has another name so

@@ -494,12 +494,17 @@ class FakeSlackWebAPI:
         }
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # Extensions that add their own routes before start(), ahead of the catch-all /api/{method}, e.g.
+        # Socket Mode (tests/fake_slack/socket_mode.py). Each is called with the aiohttp application.
+        self.route_hooks: list[Callable[[web.Application], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 on a free port chosen by the OS, so parallel tests never collide."""
         app = web.Application()
+        for hook in self.route_hooks:
+            hook(app)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{key}", self._handle_response_url)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
