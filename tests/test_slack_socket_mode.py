@@ -350,3 +350,25 @@ async def test_backoff_doubles_the_wait_up_to_a_cap() -> None:
         assert all(88 + 10 <= w <= 132 + 10 for w in waits[4:])  # capped at 12 intervals, with +-20% jitter
     finally:
         await client.close()
+
+
+async def test_what_slack_never_delivered_during_an_outage_is_read_back_after_reconnecting(world: Bot) -> None:
+    """Slack gives up on an event after a few tries: an answer posted during a long outage reaches the bot only
+    by reading the thread, which it does after every reconnect."""
+    bot, sm, fake = world, world.socket, world.fake
+    start(bot)
+    await connected(bot)
+    thread = await daily_post(bot)
+    sm.fail_open(times=1000, status=503, error="service_unavailable")
+    await sm.drop()
+    # Posted while the bot is away; Slack's retries of the event ran out, so no envelope will ever carry it.
+    lost = bot.slack.message(bot.channel, bot.ann, "Ann: Slack never told the bot", thread_ts=thread)
+    fake.apply_user_event(lost)
+    sm.heal()
+    await connected(bot, 2)
+
+    async def stored() -> bool:
+        return await bot.answer_texts() == ["Ann: Slack never told the bot"]
+
+    await until(stored)
+    await fake.wait_for(lambda: [c for c in fake.calls_to("reactions.add") if c["timestamp"] == lost["ts"]])

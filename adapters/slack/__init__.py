@@ -142,6 +142,10 @@ async def main(config: Config) -> int:
                 # How often the connection is checked: a dead one is replaced within about this long.
                 ping_interval=float(env.get("SLACK_SOCKET_PING_SECONDS", "10")),
             )
+            # Read the threads back after every reconnect. Reveals are not held for it, unlike at start: they
+            # go out on time while the socket is away (they need only the Web API), and the catch-up skips
+            # what was posted after a deadline.
+            socket_handler.client.on_reconnect = lambda: catch_up(runtime, client_for)
             log.info("Slack: Socket Mode")
             try:
                 # Returns once connected (retrying, with backoff, while Slack is away), or when the app

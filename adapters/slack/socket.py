@@ -20,6 +20,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -46,6 +47,11 @@ class ReconnectingClient(SocketModeClient):
         self.refused: str | None = None  # Slack's error code when it refused the app token before we ever connected
         self.problem: str | None = None  # why the last attempt failed, for /readyz
         self._fresh_url = False  # wss_uri was just issued and not tried yet
+        self.sessions = 0  # websocket sessions opened so far
+        # Called (as a task) each time a session opens after the first: Slack gives up redelivering an event
+        # after a few tries, so what members did during a long outage is read back from the threads.
+        self.on_reconnect: Callable[[], Awaitable[object]] | None = None
+        self._tasks: set[asyncio.Future[object]] = set()
 
     def backoff(self) -> float:
         """Extra seconds to wait after the n-th failure in a row, on top of the SDK's own ping interval:
@@ -99,6 +105,11 @@ class ReconnectingClient(SocketModeClient):
                 log.warning("Slack: Socket Mode connected again after %d failure(s)", self.failures)
             self.failures = 0
             self.problem = None
+            self.sessions += 1
+            if self.sessions > 1 and self.on_reconnect is not None:
+                task = asyncio.ensure_future(self.on_reconnect())
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             return
 
     async def _open(self) -> None:
