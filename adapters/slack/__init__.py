@@ -16,6 +16,7 @@ import os
 import sys
 
 from aiohttp import web
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -23,7 +24,7 @@ from adapters.health import serve_health
 from adapters.slack.app import build_app, web_app
 from adapters.slack.catchup import catch_up
 from adapters.slack.platform import ClientFor, SlackPlatform
-from adapters.slack.socket import SocketHandler
+from adapters.slack.socket import REFUSED, SocketHandler
 from bot.config import Config
 from bot.runtime import Runtime, build
 
@@ -48,6 +49,21 @@ def web_client(token: str | None, api_url: str | None) -> AsyncWebClient:
     # Not on by default: wait out a 429's Retry-After and try again.
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     return client
+
+
+async def refused_code(client: AsyncWebClient) -> str | None:
+    """Slack's error code when it refuses the token for good; None when it is accepted, or when Slack cannot be
+    asked just now (the bot starts anyway, and its posts are retried like any platform trouble)."""
+    try:
+        await client.auth_test()
+    except SlackApiError as exc:
+        code = str(exc.response.get("error") or "")
+        if code in REFUSED:
+            return code
+        log.warning("Slack: could not check the bot token at start (%s); going on", code or exc)
+    except Exception as exc:  # the network: not the token's fault
+        log.warning("Slack: could not check the bot token at start (%s); going on", type(exc).__name__)
+    return None
 
 
 async def catch_up_then_reveal(runtime: Runtime, client_for: ClientFor) -> None:
@@ -81,6 +97,16 @@ async def main(config: Config) -> int:
     health = None
     caught_up: asyncio.Task[None] | None = None
     client = web_client(bot_token, api_url)
+    if bot_token and not oauth:
+        refused = await refused_code(client)
+        if refused:
+            # Without a usable bot token nothing can be posted: say so now, not at 09:00 tomorrow.
+            print(
+                f"error: Slack refused SLACK_BOT_TOKEN ({refused}). Use the Bot User OAuth Token (xoxb-...) from "
+                "OAuth & Permissions, and reinstall the app if it was revoked.",
+                file=sys.stderr,
+            )
+            return 2
 
     async def client_for(team_id: str) -> AsyncWebClient:
         if installation_store is None:
