@@ -298,6 +298,7 @@ class Run:
     slot: str = ""
     identified: int = 0  # gateway IDENTIFYs seen before the current process started
     reader: AsyncEngine | None = None
+    carried_over: int = 0  # request kills whose call never came in their step, fired at a restart instead
 
     # -- plumbing
 
@@ -346,15 +347,23 @@ class Run:
                     raise self.fail("the bot did not connect to the gateway")
                 await asyncio.sleep(0.02)
 
-    def _kill_later(self, delay: float, kill: Kill) -> None:
+    def _kill_later(self, delay: float, kill: Kill, *, planned: bool = True) -> None:
         proc = self.bot.proc
 
         def fire() -> None:
             if proc is self.bot.proc and self.bot.alive:
                 self.fired.append(str(kill))
                 self.bot.kill(proc)
+            elif planned:
+                self._missed(kill)
 
         asyncio.get_running_loop().call_later(delay, fire)
+
+    def _missed(self, kill: Kill) -> None:
+        """A planned kill whose process was already gone (another kill got there first, or the step never made
+        the call it waited for): it fires during the next start instead, so every planned kill happens."""
+        self.carried_over += 1
+        self.startup_kills.append(Kill(kill.step, "startup", delay=0.3))
 
     def arm(self, kill: Kill) -> None:
         if kill.mode == "delivery":
@@ -370,6 +379,8 @@ class Run:
                 if proc is self.bot.proc and self.bot.alive:
                     self.fired.append(str(kill))
                     self.bot.kill(proc)
+                else:
+                    self._missed(kill)
 
             self.fake.trap = (kill.trap[0], re.compile(kill.trap[1]), fire)
 
@@ -429,12 +440,20 @@ class Run:
                 self.startup_kills.extend(Kill(k.step, "startup", delay=k.delay or 0.3) for k in rest)
                 self.arm(first)
             await self.do(step)
-            self.fake.trap = None
+            if self.fake.trap is not None:
+                # The step never made the call this kill waited for (where a call lands depends on timing: a
+                # reveal's messages may already have gone out during a catch-up).
+                self.fake.trap = None
+                self._missed(kills[0])
         # Let any kill still pending fire and be recovered from, so every planned kill is exercised.
         while self.startup_kills:
-            self._kill_later(0.0, Kill(len(steps), "delivery"))
-            await asyncio.sleep(0.05)
-            await self.ensure_up()
+            if self.bot.alive:
+                self._kill_later(0.0, Kill(len(steps), "delivery"), planned=False)
+                await asyncio.sleep(0.05)
+            await self.ensure_up()  # the restart takes the next startup kill
+            deadline = time.monotonic() + 5
+            while self.bot.alive and time.monotonic() < deadline:  # noqa: ASYNC110 (a process, polled; let the kill fire)
+                await asyncio.sleep(0.02)
         await self.settle_last()
         self.figures.kills = self.bot.kills
         self.figures.seconds = time.monotonic() - start
