@@ -18,7 +18,7 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.app import PLATFORM, REACTIONS, Identities
-from adapters.slack.platform import ClientFor, classified, paged
+from adapters.slack.platform import ClientFor, classified
 from adapters.slack.render import unescape
 from bot.events import MessageDeleted, MessageEdited, MessagePosted, Place
 from bot.models import Answer, Channel, Round
@@ -61,12 +61,15 @@ async def catch_up(runtime: Runtime, client_for: ClientFor) -> int:
 async def _replies(client: AsyncWebClient, channel_id: str, thread_ts: str) -> tuple[list[dict[str, Any]], bool]:
     """The thread's messages, oldest first, and whether they are all of it."""
     out: list[dict[str, Any]] = []
-    complete = False
-    args = {"channel": channel_id, "ts": thread_ts, "limit": PAGE}
-    async for page, more in paged(client.conversations_replies, args, MAX_PAGES):
+    args: dict[str, Any] = {"channel": channel_id, "ts": thread_ts, "limit": PAGE}
+    for _ in range(MAX_PAGES):
+        page = await classified(lambda: client.conversations_replies(**args))
         out += page.get("messages") or []
-        complete = not more  # stays False when the last page read still had more after it
-    return out, complete
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return out, True
+        args["cursor"] = cursor
+    return out, False
 
 
 def _by_member(msg: dict[str, Any], thread_ts: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -69,21 +69,6 @@ async def classified(call: Callable[[], Awaitable[T]]) -> T:
         raise PlatformError(f"Slack said {error}", permanent=error in PERMANENT) from exc
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise PlatformError(f"connection problem: {exc}") from exc
-
-
-async def paged(
-    listing: Callable[..., Awaitable[Any]], args: dict[str, Any], max_pages: int
-) -> AsyncIterator[tuple[dict[str, Any], bool]]:
-    """The pages of a cursor-paged Web API listing (history, replies), each with whether more follow; at most
-    ``max_pages``. Failures are classified as for any call."""
-    args = dict(args)
-    for _ in range(max_pages):
-        page: dict[str, Any] = await classified(lambda: listing(**args))
-        cursor = (page.get("response_metadata") or {}).get("next_cursor")
-        yield page, bool(cursor)
-        if not cursor:
-            return
-        args["cursor"] = cursor
 
 
 class SlackPlatform:
@@ -187,23 +172,27 @@ class SlackPlatform:
         if thread_id:
             args["ts"] = thread_id
         listing = client.conversations_replies if thread_id else client.conversations_history
-        try:
-            async for page, more in paged(listing, args, LOOKUP_PAGES):
-                for msg in page.get("messages") or []:
-                    meta = msg.get("metadata") or {}
-                    payload = meta.get("event_payload") or {}
-                    if meta.get("event_type") == METADATA_EVENT and payload.get("key") == key:
-                        return str(msg["ts"])
-                if not more:
+        cursor: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            if cursor:
+                args["cursor"] = cursor
+            try:
+                page = await classified(lambda: listing(**args))
+            except PlatformError as exc:
+                error = exc.__cause__.response.get("error") if isinstance(exc.__cause__, SlackApiError) else None
+                if error in ("thread_not_found", "missing_scope"):
+                    log.warning("could not check %s for post %s (%s); posting it", channel_id, key, error)
                     return None
-        except PlatformError as exc:
-            error = exc.__cause__.response.get("error") if isinstance(exc.__cause__, SlackApiError) else None
-            if error in ("thread_not_found", "missing_scope"):
-                log.warning("could not check %s for post %s (%s); posting it", channel_id, key, error)
+                raise PlatformError(
+                    f"could not check for an earlier copy of {key}: {exc}", permanent=exc.permanent
+                ) from exc.__cause__
+            for msg in page.get("messages") or []:
+                meta = msg.get("metadata") or {}
+                if meta.get("event_type") == METADATA_EVENT and (meta.get("event_payload") or {}).get("key") == key:
+                    return str(msg["ts"])
+            cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "") or None
+            if cursor is None:
                 return None
-            raise PlatformError(
-                f"could not check for an earlier copy of {key}: {exc}", permanent=exc.permanent
-            ) from exc.__cause__
         log.warning(
             "post %s not in the last %d messages of %s; posting it", key, LOOKUP_PAGE * LOOKUP_PAGES, channel_id
         )

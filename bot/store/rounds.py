@@ -375,18 +375,29 @@ ThreadKey = tuple[str, str, str, str]  # platform, space, channel, thread
 
 # The group-commit look-ups (bot/ingest.py) are built once: constructing a statement and computing its cache
 # key cost more Python time than SQLite spends running it. Lists go in as expanding parameters.
-_WITH_PLACE = select(
-    rounds,
-    channels.c.platform.label("ch_platform"),
-    channels.c.space_id.label("ch_space"),
-    channels.c.channel_id.label("ch_channel"),
-).join(channels, channels.c.id == rounds.c.channel_id)
 _FOR_THREADS = (
-    _WITH_PLACE.where(rounds.c.thread_id.in_(bindparam("thread_ids", expanding=True)))
+    select(
+        rounds,
+        channels.c.platform.label("ch_platform"),
+        channels.c.space_id.label("ch_space"),
+        channels.c.channel_id.label("ch_channel"),
+    )
+    .join(channels, channels.c.id == rounds.c.channel_id)
+    .where(rounds.c.thread_id.in_(bindparam("thread_ids", expanding=True)))
     .order_by(rounds.c.id)
     .with_for_update(of=rounds)
 )
-_WITH_PLACES = _WITH_PLACE.where(rounds.c.id.in_(bindparam("round_ids", expanding=True))).with_for_update(of=rounds)
+_WITH_PLACES = (
+    select(
+        rounds,
+        channels.c.platform.label("ch_platform"),
+        channels.c.space_id.label("ch_space"),
+        channels.c.channel_id.label("ch_channel"),
+    )
+    .join(channels, channels.c.id == rounds.c.channel_id)
+    .where(rounds.c.id.in_(bindparam("round_ids", expanding=True)))
+    .with_for_update(of=rounds)
+)
 
 
 async def for_threads(conn: AsyncConnection, keys: Collection[ThreadKey]) -> dict[ThreadKey, Round]:
